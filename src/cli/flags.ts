@@ -1,0 +1,103 @@
+// Flag helpers shared by the commands: validation with messages shaped like
+// "Expected `concurrency` to be an integer ≥ 1, got `0`", and the connection
+// flags every command takes (--base-url, --simulate).
+
+import type { Argv } from 'yargs';
+import { ConfigError } from '../core/errors.js';
+import { DEFAULT_BASE_URL } from '../core/transport.js';
+import type { Args } from './command.js';
+
+export function integerFlag(args: Args, name: string, min: number, fallback?: number): number {
+  const value = args[name];
+  if (value === undefined) {
+    if (fallback === undefined) throw new ConfigError(`Expected \`${name}\` to be set`);
+    return fallback;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new ConfigError(`Expected \`${name}\` to be an integer ≥ ${min}, got \`${String(value)}\``);
+  }
+  return value;
+}
+
+export function optionalInteger(args: Args, name: string, min: number): number | undefined {
+  return args[name] === undefined ? undefined : integerFlag(args, name, min);
+}
+
+export function numberFlag(args: Args, name: string, min: number, max: number, fallback?: number): number {
+  const value = args[name];
+  if (value === undefined) {
+    if (fallback === undefined) throw new ConfigError(`Expected \`${name}\` to be set`);
+    return fallback;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    const range = max === Infinity ? `≥ ${min}` : `between ${min} and ${max}`;
+    throw new ConfigError(`Expected \`${name}\` to be a number ${range}, got \`${String(value)}\``);
+  }
+  return value;
+}
+
+export function optionalNumber(args: Args, name: string, min: number, max = Infinity): number | undefined {
+  return args[name] === undefined ? undefined : numberFlag(args, name, min, max);
+}
+
+export function optionalString(args: Args, name: string): string | undefined {
+  const value = args[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value === '') throw new ConfigError(`Expected \`${name}\` to be a non-empty string, got \`${String(value)}\``);
+  return value;
+}
+
+export function choiceFlag<T extends string>(args: Args, name: string, choices: readonly T[], fallback: T): T {
+  const value = args[name] ?? fallback;
+  if (!choices.includes(value as T)) {
+    throw new ConfigError(`Expected \`${name}\` to be one of ${choices.join(', ')}, got \`${String(value)}\``);
+  }
+  return value as T;
+}
+
+/** Comma-separated list flag (`--models a,b,c`), also accepting repeated flags. */
+export function listFlag(args: Args, name: string): string[] | undefined {
+  const value = args[name];
+  if (value === undefined) return undefined;
+  const parts = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(','));
+  const list = parts.map((p) => p.trim()).filter((p) => p !== '');
+  return list.length > 0 ? list : undefined;
+}
+
+/** Where to send requests: a base URL and keys, or the built-in simulator. */
+export interface ConnectionOptions {
+  baseUrl: string;
+  simulate: boolean;
+  apiKey: string | undefined;
+  adminKey: string | undefined;
+  organization: string | undefined;
+  project: string | undefined;
+}
+
+export function connectionBuilder(yargs: Argv): Argv {
+  return yargs
+    .option('base-url', { type: 'string', describe: 'API base URL, e.g. http://127.0.0.1:8080/v1 (env OPENAI_BASE_URL)' })
+    .option('simulate', { type: 'boolean', default: false, describe: 'use the built-in simulator (no key, no network)' });
+}
+
+export function connectionOptions(args: Args, env: Record<string, string | undefined>): ConnectionOptions {
+  const simulate = args.simulate === true;
+  const flagUrl = optionalString(args, 'base-url');
+  const baseUrl = flagUrl ?? env.OPENAI_BASE_URL ?? DEFAULT_BASE_URL;
+  if (!simulate) {
+    try {
+      const url = new URL(baseUrl);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+    } catch {
+      throw new ConfigError(`Expected \`base-url\` to be an http(s) URL, got \`${baseUrl}\``);
+    }
+  }
+  return {
+    baseUrl,
+    simulate,
+    apiKey: env.OPENAI_API_KEY || undefined,
+    adminKey: env.OPENAI_ADMIN_KEY || undefined,
+    organization: env.OPENAI_ORG_ID || undefined,
+    project: env.OPENAI_PROJECT_ID || undefined,
+  };
+}

@@ -1,0 +1,230 @@
+// `oai-batch run <input|->`: flags → RunOptions, progress on stderr, exit code.
+
+import type { Argv } from 'yargs';
+import { ConfigError } from '../core/errors.js';
+import type { EventListener } from '../core/events.js';
+import type { RunOptions } from '../core/options.js';
+import type { TransportKind } from '../core/transport.js';
+import { ENDPOINTS, isEndpoint, type Endpoint } from '../core/types.js';
+import { defineCommand, type Args, type CliIO } from './command.js';
+import {
+  choiceFlag,
+  connectionBuilder,
+  connectionOptions,
+  integerFlag,
+  numberFlag,
+  optionalInteger,
+  optionalNumber,
+  optionalString,
+  type ConnectionOptions,
+} from './flags.js';
+
+/** What the run command needs beyond the core's options. */
+export interface RunCliOptions {
+  input: string;
+  output: string;
+  errors: string;
+  summary: string;
+  endpoint: Endpoint;
+  connection: ConnectionOptions;
+  transportKind: TransportKind;
+  rpm: number | undefined;
+  tpm: number | undefined;
+  headroom: number;
+  concurrency: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  maxCostUsd: number | undefined;
+  resume: boolean;
+  overwrite: boolean;
+  force: boolean;
+  limit: number | undefined;
+  maxLineBytes: number;
+  drainTimeoutMs: number;
+  dryRun: boolean;
+  pricesPath: string | undefined;
+  quiet: boolean;
+  logFormat: 'text' | 'json';
+  logBodies: boolean;
+  metricsPort: number | undefined;
+  metricsHost: string;
+  metricsLingerSeconds: number;
+  reportPath: string | undefined;
+  failOnErrorRate: number | undefined;
+  failOnRateLimitRate: number | undefined;
+}
+
+/** Default output names: strip a final .gz, then .jsonl or .json, and add the suffix. */
+export function defaultOutputName(input: string, kind: 'results' | 'errors' | 'summary'): string {
+  const stem = input.replace(/\.gz$/i, '').replace(/\.(jsonl|json)$/i, '');
+  return kind === 'summary' ? `${stem}.summary.json` : `${stem}.${kind}.jsonl`;
+}
+
+export function runBuilder(yargs: Argv): Argv {
+  return connectionBuilder(
+    yargs
+      .positional('input', { type: 'string', describe: 'JSONL file of requests (either line form; .gz read compressed), or - for stdin' })
+      .option('output', { alias: 'o', type: 'string', describe: 'results file (default: <input>.results.jsonl; .gz = compressed)' })
+      .option('errors', { type: 'string', describe: 'final failures of this run (default: <input>.errors.jsonl)' })
+      .option('summary', { type: 'string', describe: 'summary JSON (default: <input>.summary.json)' })
+      .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'endpoint for bare-form lines' })
+      .option('rpm', { type: 'number', describe: 'requests per minute per model (default: learned from headers)' })
+      .option('tpm', { type: 'number', describe: 'tokens per minute per model (default: learned from headers)' })
+      .option('headroom', { type: 'number', default: 0.9, describe: 'share of learned limits to use' })
+      .option('concurrency', { type: 'number', default: 512, describe: 'most requests in flight (fewer when the budget needs fewer)' })
+      .option('max-attempts', { type: 'number', default: 6, describe: 'attempts per request; 429 waits not counted' })
+      .option('timeout', { type: 'number', default: 120, describe: 'seconds per attempt' })
+      .option('max-cost', { type: 'number', describe: "stop before this run's spend could pass this many USD" })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue an existing results file, skipping what succeeded' })
+      .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing results file' })
+      .option('force', { type: 'boolean', default: false, describe: 'resume even though a line-N keyed input changed' })
+      .option('limit', { type: 'number', describe: 'only the first N lines' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'validate and estimate; send nothing' })
+      .option('prices', { type: 'string', describe: 'price table overrides (JSON, see samples/prices.json)' })
+      .option('max-line-bytes', { type: 'number', default: 8 * 1024 * 1024, describe: 'longest accepted input line, bytes' })
+      .option('drain-timeout', { type: 'number', default: 30, describe: 'seconds in-flight requests may take after an interrupt' })
+      .option('transport', { type: 'string', default: 'undici', choices: ['undici', 'sdk'], describe: 'HTTP client: undici (fast) or the openai SDK' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display and no end table' })
+      .option('log-format', { type: 'string', default: 'text', choices: ['text', 'json'], describe: 'json: one JSON event per line on stderr, nothing else' })
+      .option('log-bodies', { type: 'boolean', default: false, describe: 'include request and response bodies in JSON logs' })
+      .option('metrics-port', { type: 'number', describe: 'serve Prometheus metrics on this port (/metrics)' })
+      .option('metrics-host', { type: 'string', default: '127.0.0.1', describe: 'address the metrics endpoint listens on' })
+      .option('metrics-linger', { type: 'number', default: 0, describe: 'keep serving metrics this many seconds after the run' })
+      .option('report', { type: 'string', describe: 'write a self-contained HTML report of the run' })
+      .option('fail-on-error-rate', { type: 'number', describe: 'exit 5 when failed ÷ (sent + bad lines) is above this' })
+      .option('fail-on-429-rate', { type: 'number', describe: 'exit 5 when 429s ÷ attempts is above this' })
+      .example('$0 run requests.jsonl', 'run every line at the rate limit')
+      .example('$0 run requests.jsonl --resume', 'after a crash: send only what is missing')
+      .example('$0 run samples/chat.jsonl --simulate --overwrite', 'try it without a key'),
+  );
+}
+
+export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): RunCliOptions {
+  const input = optionalString(args, 'input');
+  if (input === undefined) throw new ConfigError('Expected an input file (or - for stdin)');
+  const endpoint = args.endpoint ?? '/v1/chat/completions';
+  if (!isEndpoint(endpoint)) throw new ConfigError(`Expected \`endpoint\` to be one of ${ENDPOINTS.join(', ')}, got \`${String(endpoint)}\``);
+  const stdin = input === '-';
+  const named = (flag: string, kind: 'results' | 'errors' | 'summary'): string => {
+    const value = optionalString(args, flag);
+    if (value !== undefined) return value;
+    if (stdin) throw new ConfigError('reading stdin (-) needs -o, --errors and --summary: there is no input name to derive them from');
+    return defaultOutputName(input, kind);
+  };
+  const resume = args.resume === true;
+  const overwrite = args.overwrite === true;
+  if (resume && overwrite) throw new ConfigError('--resume and --overwrite cannot be used together');
+  const rpm = optionalNumber(args, 'rpm', 1);
+  const tpm = optionalNumber(args, 'tpm', 1);
+  return {
+    input,
+    output: named('output', 'results'),
+    errors: named('errors', 'errors'),
+    summary: named('summary', 'summary'),
+    endpoint,
+    connection: connectionOptions(args, io.env),
+    transportKind: choiceFlag(args, 'transport', ['undici', 'sdk'] as const, 'undici'),
+    rpm,
+    tpm,
+    headroom: numberFlag(args, 'headroom', 0.01, 1, 0.9),
+    concurrency: integerFlag(args, 'concurrency', 1, 512),
+    maxAttempts: integerFlag(args, 'max-attempts', 1, 6),
+    timeoutMs: numberFlag(args, 'timeout', 0.001, Infinity, 120) * 1000,
+    maxCostUsd: optionalNumber(args, 'max-cost', 0),
+    resume,
+    overwrite,
+    force: args.force === true,
+    limit: optionalInteger(args, 'limit', 1),
+    maxLineBytes: integerFlag(args, 'max-line-bytes', 1, 8 * 1024 * 1024),
+    drainTimeoutMs: numberFlag(args, 'drain-timeout', 0, Infinity, 30) * 1000,
+    dryRun: args['dry-run'] === true,
+    pricesPath: optionalString(args, 'prices'),
+    quiet: args.quiet === true,
+    logFormat: choiceFlag(args, 'log-format', ['text', 'json'] as const, 'text'),
+    logBodies: args['log-bodies'] === true,
+    metricsPort: optionalInteger(args, 'metrics-port', 0),
+    metricsHost: optionalString(args, 'metrics-host') ?? '127.0.0.1',
+    metricsLingerSeconds: numberFlag(args, 'metrics-linger', 0, Infinity, 0),
+    reportPath: optionalString(args, 'report'),
+    failOnErrorRate: optionalNumber(args, 'fail-on-error-rate', 0, 1),
+    failOnRateLimitRate: optionalNumber(args, 'fail-on-429-rate', 0, 1),
+  };
+}
+
+export async function executeRun(options: RunCliOptions, io: CliIO): Promise<number> {
+  const [{ runBatch }, { loadPriceTable }, { openConnection }, { createProgressView }] = await Promise.all([
+    import('../core/run.js'),
+    import('../pricing/prices.js'),
+    import('./connection.js'),
+    import('./progress.js'),
+  ]);
+  const prices = loadPriceTable(options.pricesPath);
+  if (options.dryRun) {
+    const { executeDryRun } = await import('./validate.js');
+    return executeDryRun(options, prices, io);
+  }
+  const connection = await openConnection(options.connection, { apiKey: true }, { latencyMs: 40 });
+  const listeners: EventListener[] = [];
+  const view = createProgressView(io.stderr, { quiet: options.quiet || options.logFormat === 'json', input: options.input });
+  listeners.push(view.onEvent);
+  const extras = await attachObservers(options, io, listeners);
+  const runOptions: RunOptions = {
+    input: options.input,
+    stdin: io.stdin,
+    output: options.output,
+    errors: options.errors,
+    summary: options.summary,
+    endpoint: options.endpoint,
+    transport: connection.transport,
+    transportKind: options.transportKind,
+    rpm: options.rpm,
+    tpm: options.tpm,
+    headroom: options.headroom,
+    concurrency: options.concurrency,
+    maxAttempts: options.maxAttempts,
+    timeoutMs: options.timeoutMs,
+    maxCostUsd: options.maxCostUsd,
+    resume: options.resume,
+    overwrite: options.overwrite,
+    force: options.force,
+    limit: options.limit,
+    maxLineBytes: options.maxLineBytes,
+    drainTimeoutMs: options.drainTimeoutMs,
+    prices,
+    failOnErrorRate: options.failOnErrorRate,
+    failOnRateLimitRate: options.failOnRateLimitRate,
+    signal: io.signal,
+    forceSignal: io.force,
+    onEvent: (event) => {
+      for (const listener of listeners) listener(event);
+    },
+  };
+  try {
+    const { summary, exitCode } = await runBatch(runOptions);
+    view.finish(summary, { results: options.output, errors: options.errors, summary: options.summary });
+    await extras.finish(summary);
+    return exitCode;
+  } finally {
+    view.stop();
+    await extras.close();
+    await connection.close();
+  }
+}
+
+/** Metrics, JSON logs and the HTML report subscribe to run events (observability, DESIGN.md §3). */
+async function attachObservers(
+  options: RunCliOptions,
+  io: CliIO,
+  listeners: EventListener[],
+): Promise<{ finish(summary: import('../core/types.js').Summary): Promise<void>; close(): Promise<void> }> {
+  const { attachRunObservers } = await import('./observe.js');
+  return attachRunObservers(options, io, listeners);
+}
+
+export const runCommand = defineCommand<RunCliOptions>({
+  command: 'run <input>',
+  describe: 'send every request in a JSONL file at the rate limit; results, errors, summary',
+  builder: runBuilder,
+  toOptions: runOptionsFromArgs,
+  execute: executeRun,
+});

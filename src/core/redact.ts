@@ -1,0 +1,15 @@
+// Keys never leave the process: the last line of defence scrubs any key that
+// could have slipped into a message, log line or error record.
+
+const MIN_SECRET_LENGTH = 8;
+
+/** Replaces every occurrence of each secret in `text` with a fixed marker. */
+export function redact(text: string, secrets: ReadonlyArray<string | undefined>): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret && secret.length >= MIN_SECRET_LENGTH && out.includes(secret)) {
+      out = out.split(secret).join('[redacted]');
+    }
+  }
+  return out;
+}

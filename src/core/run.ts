@@ -1,0 +1,709 @@
+// runBatch: the pipeline composed — read → plan → limit → send → record → summarise.
+//
+// In:  RunOptions.  Out: the Summary and the exit code it implies.
+// Owns: the order of the stages, backpressure between them, stopping
+// (interrupts, fatal answers, the budget cap), the periodic fsync, summary
+// and progress ticks. Each stage is its own module; this file only joins them.
+//
+// Memory stays O(concurrency): a line is read only when fewer than
+// `maxOutstanding` requests are between read and recorded.
+
+import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { access, readFile, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import PQueue from 'p-queue';
+import { CostLedger } from '../pricing/ledger.js';
+import { worstCaseCostUsd } from '../pricing/cost.js';
+import { CostCap } from './budget.js';
+import { ConfigError, ConnectionError, InputError, TimeoutError } from './errors.js';
+import type { EventListener, ProgressSnapshot } from './events.js';
+import { fingerprintFile } from './fingerprint.js';
+import { MemoryLimiter, RequestTooLargeError, type Grant, type Limiter } from './limiter.js';
+import { resolveRunOptions, type ResolvedRunOptions, type RunOptions } from './options.js';
+import { createPlanContext, isInputProblem, planRecord } from './plan.js';
+import { openInput, readRecords, type InputSource } from './read.js';
+import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record.js';
+import { endpointOfBody, indexResults, type ResumeIndex } from './resume.js';
+import { MAX_RATE_LIMIT_WAIT_MS, classifyAttempt, retryDelayMs, type AttemptOutcome } from './retry.js';
+import { RunStats, buildSummary, exitCodeOf } from './summary.js';
+import { createTransport, type HttpResponse, type Transport } from './transport.js';
+import type { Endpoint, ErrorRecord, InputProblem, RequestItem, StoppedReason, Summary, Usage } from './types.js';
+import { modelOf, serviceTierOf, usageFromBody } from './usage.js';
+
+export interface RunResult {
+  summary: Summary;
+  exitCode: number;
+}
+
+export async function runBatch(options: RunOptions): Promise<RunResult> {
+  const resolved = resolveRunOptions(options);
+  await checkOutputs(resolved);
+  const source = await openInput(resolved.input, resolved.stdin);
+  try {
+    const run = new BatchRun(resolved, source);
+    return await run.execute();
+  } finally {
+    source.close();
+  }
+}
+
+/** Output folders must exist, and an existing results file needs --resume or --overwrite: nothing is clobbered silently. */
+async function checkOutputs(options: ResolvedRunOptions): Promise<void> {
+  const paths = [options.output, options.errors, options.summary];
+  if (options.input !== '-' && paths.some((p) => resolvePath(p) === resolvePath(options.input))) {
+    throw new ConfigError(`an output file is the input itself (${options.input}); choose other names with -o, --errors, --summary`);
+  }
+  for (const path of paths) {
+    const folder = dirname(resolvePath(path));
+    try {
+      const info = await stat(folder);
+      if (!info.isDirectory()) throw new Error('not a directory');
+      await access(folder, fsConstants.W_OK);
+    } catch {
+      throw new InputError(`cannot write ${path}: the folder ${folder} does not exist or is not writable`, 'output_unwritable');
+    }
+  }
+  if (!options.resume && !options.overwrite && (await exists(options.output))) {
+    throw new InputError(
+      `${options.output} already exists: use --resume to continue it (skipping what succeeded) or --overwrite to start over`,
+      'results_exist',
+    );
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const FATAL_REASONS: ReadonlySet<StoppedReason> = new Set(['auth_failed', 'quota_exhausted']);
+
+class BatchRun {
+  readonly #o: ResolvedRunOptions;
+  readonly #source: InputSource;
+  readonly #emit: EventListener;
+  readonly #now = Date.now;
+  readonly #stats: RunStats;
+  readonly #ledger: CostLedger;
+  readonly #limiter: Limiter;
+  readonly #transport: Transport;
+  readonly #queue: PQueue;
+  readonly #cap: CostCap | null;
+  readonly #warnings: string[] = [];
+  /** Aborted when the run stops: queued work ends as pending. */
+  readonly #stop = new AbortController();
+  /** Aborted when in-flight requests must be abandoned (second signal, drain timeout). */
+  readonly #hard = new AbortController();
+  readonly #runId = randomBytes(6).toString('hex');
+  #seq = 0;
+  #stoppedReason: StoppedReason | null = null;
+  #fingerprint = 'stdin';
+  #results!: JsonlWriter;
+  #errors!: JsonlWriter;
+  #outstanding = 0;
+  #capacityWaiters: Array<() => void> = [];
+  #tasks = new Set<Promise<void>>();
+  #latencyEwmaMs = 0;
+  #summaryWriting: Promise<void> = Promise.resolve();
+  #bytesAtLastLine = 0;
+
+  constructor(options: ResolvedRunOptions, source: InputSource) {
+    this.#o = options;
+    this.#source = source;
+    this.#emit = options.onEvent ?? (() => {});
+    this.#stats = new RunStats(this.#now());
+    this.#ledger = new CostLedger(options.prices);
+    this.#limiter = options.limiter ?? new MemoryLimiter({ rpm: options.rpm, tpm: options.tpm, headroom: options.headroom });
+    this.#transport = createTransport(
+      { ...options.transport, connections: Math.min(options.concurrency, 256) },
+      options.transportKind,
+    );
+    this.#queue = new PQueue({ concurrency: options.concurrency });
+    this.#cap = options.maxCostUsd === undefined ? null : new CostCap(options.maxCostUsd);
+    // Every waiting request listens on these: not a leak.
+    setMaxListeners(0, this.#stop.signal, this.#hard.signal);
+  }
+
+  async execute(): Promise<RunResult> {
+    const o = this.#o;
+    if (o.input !== '-' && this.#source.sizeBytes !== null) this.#fingerprint = await fingerprintFile(o.input);
+    let resume: ResumeIndex | null = null;
+    if (o.resume && (await exists(o.output))) resume = await this.#prepareResume();
+    this.#done = resume?.done ?? null;
+    if (this.#cap && o.input !== '-') await this.#checkPricesBeforeSending();
+
+    this.#results = await openJsonlWriter(o.output, { append: resume !== null });
+    this.#errors = await openJsonlWriter(o.errors, { append: false });
+    const onAbort = (): void => this.#requestStop('interrupted', 'interrupted: finishing requests in flight');
+    const onForce = (): void => this.#hard.abort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    o.forceSignal?.addEventListener('abort', onForce, { once: true });
+    if (o.signal?.aborted) onAbort();
+
+    this.#emit({
+      type: 'started',
+      input: o.input,
+      resumed: resume !== null,
+      skippedAlready: resume?.succeeded ?? 0,
+      at: new Date(this.#stats.startedAt).toISOString(),
+    });
+    await this.#writeSummary(false);
+    const timers = this.#startTimers();
+    let failure: unknown = null;
+    try {
+      await this.#readAndDispatch();
+    } catch (error) {
+      failure = error;
+      this.#requestStop('interrupted', `stopping: ${(error as Error).message}`);
+    }
+    try {
+      await this.#drain();
+    } catch (error) {
+      failure ??= error;
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+      o.forceSignal?.removeEventListener('abort', onForce);
+      this.#limiter.close();
+      await Promise.allSettled([this.#results.close(), this.#errors.close()]);
+      await this.#transport.close().catch(() => {});
+    }
+    const summary = await this.#writeSummary(true);
+    if (failure !== null) throw failure;
+    this.#emit({ type: 'progress', progress: this.#progress() });
+    this.#emit({ type: 'finished', summary });
+    return { summary, exitCode: exitCodeOf(summary) };
+  }
+
+  async #prepareResume(): Promise<ResumeIndex> {
+    const o = this.#o;
+    const previous = await readSummary(o.summary);
+    const index = await indexResults(o.output, (record) => {
+      const body = record.response.body;
+      const usage = usageFromBody(endpointOfBody(body), body);
+      const model = modelOf(body);
+      if (usage && model) this.#ledger.add(model, usage, { serviceTier: serviceTierOf(body), batch: record.via === 'batch' });
+    });
+    if (index.tornBytes > 0) this.#warnings.push(`resume cut a torn last line (${index.tornBytes} bytes) from ${o.output}`);
+    const changed = previous?.input?.fingerprint !== undefined && previous.input.fingerprint !== this.#fingerprint;
+    if (changed && index.hasLineKeys && !o.force) {
+      throw new InputError(
+        `refusing to resume: ${o.input} changed since ${o.output} was written, and its lines are keyed by line number (line-N), ` +
+          'so the old keys would now point at other requests. Give the lines their own custom_id, start over with --overwrite, ' +
+          'or pass --force if the lines did not move.',
+        'input_changed',
+      );
+    }
+    if (previous === null) this.#warnings.push(`no earlier summary at ${o.summary}: could not check that the input is unchanged`);
+    if (o.input === '-') this.#warnings.push('input is stdin: could not check that it is the same input as before');
+    return index;
+  }
+
+  /** Under --max-cost, every model must have a price before anything is sent. */
+  async #checkPricesBeforeSending(): Promise<void> {
+    const source = await openInput(this.#o.input);
+    const context = createPlanContext(this.#o.endpoint, this.#o.maxLineBytes);
+    const unpriced = new Set<string>();
+    try {
+      for await (const record of readRecords(source.stream, this.#o.maxLineBytes)) {
+        const planned = planRecord(record, context);
+        if (!isInputProblem(planned) && this.#ledger.priceOf(planned.model) === null) unpriced.add(planned.model);
+      }
+    } finally {
+      source.close();
+    }
+    if (unpriced.size > 0) {
+      throw new ConfigError(
+        `--max-cost needs a price for every model, and ${[...unpriced].sort().join(', ')} has none: add it with --prices FILE`,
+      );
+    }
+  }
+
+  #maxOutstanding(): number {
+    return Math.max(256, this.#o.concurrency * 2);
+  }
+
+  async #readAndDispatch(): Promise<void> {
+    const o = this.#o;
+    const context = createPlanContext(o.endpoint, o.maxLineBytes);
+    const records = readRecords(this.#source.stream, o.maxLineBytes);
+    let counting = false;
+    for await (const record of records) {
+      if (o.limit !== undefined && this.#stats.lines >= o.limit) break;
+      if (this.#hard.signal.aborted) break;
+      this.#stats.lines += 1;
+      this.#bytesAtLastLine = this.#source.bytesRead();
+      if (counting || this.#stop.signal.aborted) {
+        // Stopped: the rest of the file is only counted, so that `pending` says how much is left.
+        counting = true;
+        if (o.input === '-') break;
+        continue;
+      }
+      const planned = planRecord(record, context);
+      if (isInputProblem(planned)) {
+        await this.#recordProblem(planned);
+        continue;
+      }
+      if (this.#skipIfDone(planned)) continue;
+      if (this.#cap && this.#ledger.priceOf(planned.model) === null) {
+        throw new ConfigError(`--max-cost needs a price for every model, and ${planned.model} has none: add it with --prices FILE`);
+      }
+      while (this.#outstanding >= this.#maxOutstanding() && !this.#stop.signal.aborted) {
+        await new Promise<void>((resolve) => this.#capacityWaiters.push(resolve));
+      }
+      if (this.#stop.signal.aborted) {
+        counting = true;
+        continue;
+      }
+      this.#launch(planned);
+    }
+  }
+
+  #done: ResumeIndex['done'] | null = null;
+
+  #skipIfDone(item: RequestItem): boolean {
+    if (!this.#done?.has(item.customId)) return false;
+    this.#stats.skipped += 1;
+    this.#stats.succeeded += 1;
+    return true;
+  }
+
+  #launch(item: RequestItem): void {
+    this.#outstanding += 1;
+    const task = this.#process(item)
+      .catch((error: unknown) => this.#fail(error))
+      .finally(() => {
+        this.#outstanding -= 1;
+        this.#tasks.delete(task);
+        const waiter = this.#capacityWaiters.shift();
+        waiter?.();
+      });
+    this.#tasks.add(task);
+  }
+
+  /** An unexpected error inside a task (disk full, a bug): stop the run and surface it. */
+  #taskError: unknown = null;
+  #fail(error: unknown): void {
+    if (this.#taskError === null) this.#taskError = error;
+    this.#requestStop('interrupted', `stopping: ${(error as Error).message}`);
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    if (this.#taskError !== null) throw this.#taskError;
+  }
+
+  #requestStop(reason: StoppedReason, message: string): void {
+    const current = this.#stoppedReason;
+    if (current === null || (FATAL_REASONS.has(reason) && !FATAL_REASONS.has(current))) this.#stoppedReason = reason;
+    if (this.#stop.signal.aborted) return;
+    this.#emit({ type: 'stopping', reason, message });
+    this.#stop.abort(new Error(message));
+    for (const wake of this.#capacityWaiters.splice(0)) wake();
+    const timer = setTimeout(() => this.#hard.abort(), this.#o.drainTimeoutMs);
+    timer.unref();
+  }
+
+  async #process(item: RequestItem): Promise<void> {
+    let reservedUsd = 0;
+    if (this.#cap) {
+      const reserved = await this.#reserve(item);
+      if (reserved === null) return; // the cap is reached: pending
+      reservedUsd = reserved;
+    }
+    try {
+      const settled = await this.#attemptUntilDone(item, reservedUsd);
+      if (settled) reservedUsd = 0;
+    } finally {
+      if (reservedUsd > 0) this.#cap?.release(reservedUsd);
+    }
+  }
+
+  /** Reserves the request's worst-case cost, waiting for in-flight reservations to settle if needed. null = stop. */
+  async #reserve(item: RequestItem): Promise<number | null> {
+    const cap = this.#cap as CostCap;
+    const resolved = this.#ledger.priceOf(item.model);
+    if (!resolved) return null;
+    const tier = typeof item.body.service_tier === 'string' ? item.body.service_tier : null;
+    if (item.charge.maxOutputTokens === null) this.#capWarnedNoLimit = true;
+    const worst = worstCaseCostUsd(item.charge, resolved.price, {
+      batchDiscount: this.#o.prices.batch_discount,
+      serviceTier: tier,
+    });
+    for (;;) {
+      if (this.#stop.signal.aborted) return null;
+      const result = cap.reserve(worst);
+      if (result === 'ok') return worst;
+      if (result === 'full') {
+        this.#requestStop('max_cost', `--max-cost ${cap.capUsd} reached: stopping before the spend could pass it`);
+        return null;
+      }
+      await Promise.race([cap.changed(), abortPromise(this.#stop.signal)]);
+    }
+  }
+
+  /** Sends until success, a final failure or a stop. Returns true when the cost reservation was settled. */
+  async #attemptUntilDone(item: RequestItem, reservedUsd: number): Promise<boolean> {
+    const o = this.#o;
+    let spent = 0; // attempts spent by retryable failures
+    let attempts = 0; // every HTTP attempt
+    const bodyText = JSON.stringify(item.body);
+    for (;;) {
+      if (this.#stop.signal.aborted) return false;
+      let grant: Grant;
+      try {
+        grant = await this.#limiter.acquire(item.model, item.charge.total, this.#stop.signal);
+      } catch (error) {
+        if (error instanceof RequestTooLargeError) {
+          await this.#recordFailure(item, null, error.code, error.message, attempts);
+          return false;
+        }
+        return false; // stopped while waiting: pending
+      }
+      attempts += 1;
+      this.#stats.attempts += 1;
+      if (attempts === 1) this.#stats.sent += 1;
+      this.#stats.chargedTokens += item.charge.total;
+      this.#stats.chargedWindow.add(this.#now(), item.charge.total);
+      this.#emit({ type: 'request_started', customId: item.customId, line: item.line, model: item.model, endpoint: item.url, attempt: attempts });
+
+      const startedAt = this.#now();
+      let outcome: AttemptOutcome;
+      try {
+        const response = await this.#queue.add(
+          () =>
+            this.#transport.request({
+              method: 'POST',
+              path: item.url.replace(/^\/v1/, ''),
+              bodyText,
+              timeoutMs: o.timeoutMs,
+              signal: this.#hard.signal,
+            }),
+        );
+        outcome = { kind: 'response', response: response as HttpResponse };
+      } catch (error) {
+        this.#limiter.release(grant);
+        if (error instanceof ConnectionError || error instanceof TimeoutError) {
+          outcome = { kind: 'error', error };
+        } else if (this.#hard.signal.aborted) {
+          return false; // abandoned in flight: pending
+        } else {
+          throw error;
+        }
+      }
+      const latencyMs = this.#now() - startedAt;
+      const response = outcome.kind === 'response' ? outcome.response : null;
+      const verdict = classifyAttempt(outcome, this.#now());
+      this.#emit({
+        type: 'attempt',
+        customId: item.customId,
+        model: item.model,
+        endpoint: item.url,
+        code: response ? String(response.status) : outcome.kind === 'error' ? outcome.error.code : 'error',
+        latencyMs,
+        requestId: response?.requestId ?? null,
+      });
+
+      if (verdict.action === 'rate_limited' && response) {
+        this.#stats.rateLimited += 1;
+        const pauseMs = this.#limiter.penalise(grant, verdict.waitMs, response.headers);
+        this.#limiter.release(grant);
+        if (pauseMs > MAX_RATE_LIMIT_WAIT_MS) {
+          this.#requestStop('rate_limit_wait', `the server asked for a pause of ${Math.round(pauseMs / 1000)} s on ${item.model}: stopping; --resume later`);
+          return false;
+        }
+        this.#emit({
+          type: 'rate_limited',
+          customId: item.customId,
+          model: item.model,
+          waitMs: pauseMs,
+          pausedUntil: new Date(this.#now() + pauseMs).toISOString(),
+          requestId: response.requestId,
+        });
+        continue; // no attempt spent
+      }
+      if (response) {
+        this.#limiter.observe(grant, response.headers);
+        this.#limiter.release(grant);
+      }
+
+      switch (verdict.action) {
+        case 'success':
+          await this.#recordSuccess(item, response as HttpResponse, attempts, latencyMs, reservedUsd);
+          return true;
+        case 'retry': {
+          if (verdict.reason === 'server_error') this.#stats.serverErrors += 1;
+          if (verdict.reason === 'timeout') this.#stats.timeouts += 1;
+          spent += 1;
+          if (spent >= o.maxAttempts) {
+            await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
+            return false;
+          }
+          const waitMs = retryDelayMs(spent, verdict.serverDelayMs, o.random);
+          this.#emit({
+            type: 'retry',
+            customId: item.customId,
+            line: item.line,
+            model: item.model,
+            reason: verdict.reason,
+            code: verdict.code,
+            waitMs,
+            attempt: attempts + 1,
+            requestId: response?.requestId ?? null,
+          });
+          try {
+            await sleep(waitMs, undefined, { signal: this.#stop.signal });
+          } catch {
+            return false; // stopped while waiting: pending
+          }
+          continue;
+        }
+        case 'final':
+          await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
+          return false;
+        case 'stop':
+          this.#requestStop(verdict.reason, verdict.message);
+          return false;
+        case 'rate_limited':
+          return false; // unreachable: handled above (a 429 always has a response)
+      }
+    }
+  }
+
+  async #recordSuccess(item: RequestItem, response: HttpResponse, attempts: number, latencyMs: number, reservedUsd: number): Promise<void> {
+    const body = response.json;
+    const usage = usageFromBody(item.url, body);
+    const model = modelOf(body) ?? item.model;
+    const options = { serviceTier: serviceTierOf(body) };
+    let costUsd: number | null = null;
+    if (usage) {
+      this.#ledger.add(model, usage, options);
+      costUsd = this.#ledger.lineCostUsd(model, usage, options);
+      const billed = usage.input_tokens + usage.output_tokens;
+      this.#stats.billedTokens += billed;
+      this.#stats.tokensWindow.add(this.#now(), billed);
+    }
+    if (this.#cap) this.#cap.settle(reservedUsd, costUsd ?? 0);
+    this.#stats.succeeded += 1;
+    this.#stats.requestsWindow.add(this.#now(), 1);
+    this.#stats.latency.record(latencyMs);
+    this.#latencyEwmaMs = this.#latencyEwmaMs === 0 ? latencyMs : this.#latencyEwmaMs * 0.9 + latencyMs * 0.1;
+    await this.#results.writeRaw(serializeResult(this.#nextId(), item, response, attempts, latencyMs, costUsd));
+    this.#emitFinished(item, 'succeeded', response, null, attempts, latencyMs, usage, costUsd);
+  }
+
+  async #recordFailure(item: RequestItem, response: HttpResponse | null, code: string, message: string, attempts: number): Promise<void> {
+    this.#stats.failed += 1;
+    this.#stats.requestsWindow.add(this.#now(), 1);
+    const record: ErrorRecord = {
+      id: this.#nextId(),
+      custom_id: item.customId,
+      line: item.line,
+      response: response ? { status_code: response.status, request_id: response.requestId, body: response.json ?? response.text } : null,
+      error: { code, message },
+      attempts,
+    };
+    if (item.metadata !== undefined) record.metadata = item.metadata;
+    await this.#errors.write(record);
+    this.#emitFinished(item, 'failed', response, code, attempts, 0, null, null);
+  }
+
+  async #recordProblem(problem: InputProblem): Promise<void> {
+    this.#stats.failed += 1;
+    this.#stats.inputProblems += 1;
+    const record: ErrorRecord = {
+      id: this.#nextId(),
+      custom_id: problem.customId,
+      line: problem.line,
+      response: null,
+      error: { code: problem.code, message: problem.message },
+      attempts: 0,
+    };
+    if (problem.metadata !== undefined) record.metadata = problem.metadata;
+    await this.#errors.write(record);
+    this.#emit({ type: 'input_problem', line: problem.line, customId: problem.customId, code: problem.code, message: problem.message });
+  }
+
+  #emitFinished(
+    item: RequestItem,
+    status: 'succeeded' | 'failed',
+    response: HttpResponse | null,
+    code: string | null,
+    attempts: number,
+    latencyMs: number,
+    usage: Usage | null,
+    costUsd: number | null,
+  ): void {
+    this.#emit({
+      type: 'request_finished',
+      customId: item.customId,
+      line: item.line,
+      model: item.model,
+      endpoint: item.url,
+      status,
+      httpStatus: response?.status ?? null,
+      code,
+      attempts,
+      latencyMs,
+      usage,
+      costUsd,
+      requestId: response?.requestId ?? null,
+      body: response?.json,
+    });
+  }
+
+  #nextId(): string {
+    this.#seq += 1;
+    return `oaib_req_${this.#runId}${this.#seq.toString(36).padStart(6, '0')}`;
+  }
+
+  #startTimers(): NodeJS.Timeout[] {
+    const o = this.#o;
+    let syncing = false;
+    const sync = setInterval(() => {
+      if (syncing) return;
+      syncing = true;
+      Promise.all([this.#results.sync(), this.#errors.sync()])
+        .catch((error: unknown) => this.#fail(error))
+        .finally(() => (syncing = false));
+    }, o.syncIntervalMs);
+    const summary = setInterval(() => {
+      this.#writeSummary(false).catch((error: unknown) => this.#fail(error));
+    }, o.summaryIntervalMs);
+    let lastTick = this.#now();
+    const progress = setInterval(() => {
+      const now = this.#now();
+      if (this.#queue.size > 0 && this.#queue.pending >= o.concurrency) this.#stats.concurrencyBoundMs += now - lastTick;
+      lastTick = now;
+      this.#adaptConcurrency();
+      this.#emit({ type: 'progress', progress: this.#progress() });
+    }, o.progressIntervalMs);
+    return [sync, summary, progress];
+  }
+
+  /**
+   * Enough requests in flight to reach the budgets at the observed latency
+   * (rate × latency, doubled for slack), never more than --concurrency.
+   */
+  #adaptConcurrency(): void {
+    const cap = this.#o.concurrency;
+    if (this.#latencyEwmaMs <= 0) return;
+    let needed = 0;
+    for (const state of Object.values(this.#limiter.snapshot())) {
+      if (state.rpm === null) return void (this.#queue.concurrency = cap);
+      needed += (state.rpm / 60_000) * this.#latencyEwmaMs;
+    }
+    this.#queue.concurrency = Math.max(Math.min(cap, 16), Math.min(cap, Math.ceil(needed * 2) + 4));
+  }
+
+  #progress(): ProgressSnapshot {
+    const now = this.#now();
+    const s = this.#stats;
+    const size = this.#source.sizeBytes;
+    const done = s.succeeded + s.failed;
+    const readShare = size ? Math.min(1, this.#bytesAtLastLine / size) : null;
+    const fraction = readShare === null ? null : s.lines > 0 ? readShare * (done / s.lines) : 0;
+    const elapsedSeconds = (now - s.startedAt) / 1000;
+    const doneThisRun = done - s.skipped;
+    const fractionThisRun = fraction === null ? null : fraction - (s.lines > 0 ? readShare! * (s.skipped / s.lines) : 0);
+    const etaSeconds =
+      fraction !== null && fractionThisRun !== null && fractionThisRun > 0 && doneThisRun > 0
+        ? (elapsedSeconds * (1 - fraction)) / fractionThisRun
+        : null;
+    const limits = this.#limiter.snapshot();
+    return {
+      elapsedSeconds,
+      bytesRead: this.#source.bytesRead(),
+      bytesTotal: size,
+      fraction,
+      etaSeconds,
+      linesRead: s.lines,
+      succeeded: s.succeeded,
+      failed: s.failed,
+      skipped: s.skipped,
+      inFlight: this.#queue.pending,
+      queued: Math.max(0, this.#outstanding - this.#queue.pending),
+      retries: s.retries,
+      rateLimited: s.rateLimited,
+      costUsd: this.#ledger.totals().cost_usd.total,
+      requestsPerMinute: s.requestsWindow.perMinute(now),
+      tokensPerMinute: s.tokensWindow.perMinute(now),
+      chargedTokensPerMinute: s.chargedWindow.perMinute(now),
+      concurrencyLimit: this.#queue.concurrency,
+      concurrencyBound: this.#queue.size > 0 && this.#queue.pending >= this.#o.concurrency,
+      limits,
+    };
+  }
+
+  #writeSummary(finished: boolean): Promise<Summary> {
+    const summary = buildSummary({
+      stats: this.#stats,
+      ledger: this.#ledger,
+      prices: this.#o.prices,
+      mode: 'online',
+      input: { path: this.#o.input, fingerprint: this.#fingerprint },
+      limits: this.#limiter.snapshot(),
+      stoppedReason: this.#stoppedReason,
+      finished,
+      now: this.#now(),
+      warnings: [...this.#warnings, ...this.#capWarning()],
+      thresholds: { errorRate: this.#o.failOnErrorRate, rateLimitRate: this.#o.failOnRateLimitRate },
+    });
+    const text = JSON.stringify(summary, null, 2) + '\n';
+    // Serialise writes: a periodic write must never land after the final one.
+    this.#summaryWriting = this.#summaryWriting.catch(() => {}).then(() => writeFileAtomic(this.#o.summary, text));
+    return this.#summaryWriting.then(() => summary);
+  }
+
+  #capWarnedNoLimit = false;
+  #capWarning(): string[] {
+    return this.#capWarnedNoLimit ? ['some requests set no output limit: --max-cost reserved the default allowance, so the cap is an estimate'] : [];
+  }
+
+}
+
+/**
+ * A result line, built around the response body's own JSON text so the body
+ * is not serialised a second time (it was valid JSON: we parsed it). A body
+ * with raw line breaks (pretty-printed) is re-serialised to keep one line.
+ */
+function serializeResult(
+  id: string,
+  item: RequestItem,
+  response: HttpResponse,
+  attempts: number,
+  latencyMs: number,
+  costUsd: number | null,
+): string {
+  const bodyText = /[\r\n\u2028\u2029]/.test(response.text) ? JSON.stringify(response.json) : response.text.trim();
+  let line =
+    `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(item.customId)},` +
+    `"response":{"status_code":${response.status},"request_id":${JSON.stringify(response.requestId)},"body":${bodyText}},` +
+    `"error":null,"line":${item.line},"attempts":${attempts},"latency_ms":${Math.round(latencyMs)},"cost_usd":${costUsd === null ? 'null' : Number(costUsd.toPrecision(12))}`;
+  if (item.metadata !== undefined) line += `,"metadata":${JSON.stringify(item.metadata)}`;
+  return line + '}';
+}
+
+async function readSummary(path: string): Promise<Partial<Summary> | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as Partial<Summary>;
+  } catch {
+    return null;
+  }
+}
+
+function abortPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+export type { Endpoint };
