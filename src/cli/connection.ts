@@ -2,7 +2,8 @@
 // or (with --simulate) a simulator started in this process on 127.0.0.1.
 
 import { ConfigError } from '../core/errors.js';
-import { DEFAULT_BASE_URL, type TransportOptions } from '../core/transport.js';
+import type { TransportOptions } from '../core/transport.js';
+import { DEFAULT_BASE_URL } from '../core/types.js';
 import type { SimulatorOptions } from '../sim/server.js';
 import type { ConnectionOptions } from './flags.js';
 

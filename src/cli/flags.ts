@@ -4,7 +4,7 @@
 
 import type { Argv } from 'yargs';
 import { ConfigError } from '../core/errors.js';
-import { DEFAULT_BASE_URL } from '../core/transport.js';
+import { DEFAULT_BASE_URL } from '../core/types.js';
 import type { Args } from './command.js';
 
 export function integerFlag(args: Args, name: string, min: number, fallback?: number): number {

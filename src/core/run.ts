@@ -374,19 +374,20 @@ class BatchRun {
       this.#stats.chargedWindow.add(this.#now(), item.charge.total);
       this.#emit({ type: 'request_started', customId: item.customId, line: item.line, model: item.model, endpoint: item.url, attempt: attempts });
 
-      const startedAt = this.#now();
+      let startedAt = this.#now();
       let outcome: AttemptOutcome;
       try {
-        const response = await this.#queue.add(
-          () =>
-            this.#transport.request({
+        const response = await this.#queue.add(() => {
+          // Latency counts from the moment a slot is free and the request leaves.
+          startedAt = this.#now();
+          return this.#transport.request({
               method: 'POST',
               path: item.url.replace(/^\/v1/, ''),
               bodyText,
               timeoutMs: o.timeoutMs,
-              signal: this.#hard.signal,
-            }),
-        );
+            signal: this.#hard.signal,
+          });
+        });
         outcome = { kind: 'response', response: response as HttpResponse };
       } catch (error) {
         this.#limiter.release(grant);

@@ -12,7 +12,7 @@
 // policy lives in retry.ts and the loop in send.ts.
 
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { ConnectionError, TimeoutError } from './errors.js';
 import type { HeaderMap } from './headers.js';
 
@@ -66,7 +66,7 @@ export interface TransportOptions {
   userAgent?: string;
 }
 
-export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+export { DEFAULT_BASE_URL } from './types.js';
 
 /** Which transport carries requests: undici (default, fastest) or the openai SDK. */
 export type TransportKind = 'undici' | 'sdk';
@@ -251,22 +251,30 @@ class UndiciTransport implements Transport {
 
 /** The official SDK as transport: retries off, keep-alive dispatcher, its errors mapped onto HttpResponse. */
 class SdkTransport implements Transport {
-  readonly #client: OpenAI;
   readonly #dispatcher: Dispatcher;
   readonly #options: TransportOptions;
+  /** The SDK is loaded on first use: it is the heaviest import of the CLI. */
+  #sdk: Promise<{ client: OpenAI; APIError: typeof OpenAI.APIError }> | null = null;
 
   constructor(options: TransportOptions) {
     this.#options = options;
     this.#dispatcher = dispatcherFor(options.baseUrl, options.env ?? process.env, options.connections ?? 64);
-    this.#client = new OpenAI({
-      apiKey: options.apiKey ?? 'unset',
-      adminAPIKey: options.adminKey ?? null,
-      organization: options.organization ?? null,
-      project: options.project ?? null,
-      baseURL: options.baseUrl,
-      maxRetries: 0,
-      fetchOptions: { dispatcher: this.#dispatcher } as never,
-    });
+  }
+
+  #load(): Promise<{ client: OpenAI; APIError: typeof OpenAI.APIError }> {
+    this.#sdk ??= import('openai').then(({ default: OpenAISdk }) => ({
+      client: new OpenAISdk({
+        apiKey: this.#options.apiKey ?? 'unset',
+        adminAPIKey: this.#options.adminKey ?? null,
+        organization: this.#options.organization ?? null,
+        project: this.#options.project ?? null,
+        baseURL: this.#options.baseUrl,
+        maxRetries: 0,
+        fetchOptions: { dispatcher: this.#dispatcher } as never,
+      }),
+      APIError: OpenAISdk.APIError,
+    }));
+    return this.#sdk;
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
@@ -279,15 +287,16 @@ class SdkTransport implements Transport {
         await fallback.close();
       }
     }
+    const { client, APIError } = await this.#load();
     return withTimeout(req.timeoutMs, req.signal, async (signal) => {
       const body = req.bodyText !== undefined ? JSON.parse(req.bodyText) : req.body;
       const options = { body, query: req.query, signal, maxRetries: 0, timeout: req.timeoutMs + 1000, __binaryResponse: true };
       let response: Response;
       try {
         const method = req.method === 'GET' ? 'get' : req.method === 'DELETE' ? 'delete' : 'post';
-        response = (await this.#client[method](req.path, options as never)) as Response;
+        response = (await client[method](req.path, options as never)) as Response;
       } catch (error) {
-        if (error instanceof OpenAI.APIError && typeof error.status === 'number') {
+        if (error instanceof APIError && typeof error.status === 'number') {
           const headers: HeaderMap = {};
           error.headers?.forEach((value: string, key: string) => (headers[key] = value));
           const json = error.error === undefined ? undefined : { error: error.error };

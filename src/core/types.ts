@@ -3,6 +3,9 @@
 // File formats (results, errors, summary) use the snake_case field names of
 // DESIGN.md §2 because scripts read them; in-memory shapes use camelCase.
 
+/** OpenAI's API base; OPENAI_BASE_URL or --base-url replace it. */
+export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+
 /** The POST endpoints a line may name (Batch API `url` values). */
 export const ENDPOINTS = [
   '/v1/chat/completions',
