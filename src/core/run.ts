@@ -367,6 +367,11 @@ class BatchRun {
         }
         return false; // stopped while waiting: pending
       }
+      if (this.#stop.signal.aborted) {
+        // Granted in the same tick the run stopped (a 401 elsewhere, an interrupt): send nothing more.
+        this.#limiter.release(grant);
+        return false;
+      }
       attempts += 1;
       this.#stats.attempts += 1;
       if (attempts === 1) this.#stats.sent += 1;
@@ -430,6 +435,12 @@ class BatchRun {
         });
         continue; // no attempt spent
       }
+      if (verdict.action === 'stop') {
+        // Stop before the limiter hands out more grants on the strength of this answer.
+        this.#requestStop(verdict.reason, verdict.message);
+        this.#limiter.release(grant);
+        return false;
+      }
       if (response) {
         this.#limiter.observe(grant, response.headers);
         this.#limiter.release(grant);
@@ -470,10 +481,8 @@ class BatchRun {
           await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
           return false;
         case 'stop':
-          this.#requestStop(verdict.reason, verdict.message);
-          return false;
         case 'rate_limited':
-          return false; // unreachable: handled above (a 429 always has a response)
+          return false; // handled above
       }
     }
   }
