@@ -83,7 +83,8 @@ export function hasRateLimitHeaders(parsed: RateLimitHeaders): boolean {
 }
 
 function nonNegativeNumber(text: string | undefined): number | null {
-  if (text === undefined) return null;
+  // Number('') is 0: an empty header must read as "not sent", not as an exhausted budget.
+  if (text === undefined || text.trim() === '') return null;
   const n = Number(text);
   // Azure may send -1; treat anything negative as "not sent".
   return Number.isFinite(n) && n >= 0 ? n : null;
