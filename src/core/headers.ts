@@ -26,7 +26,7 @@ export function parseGoDuration(text: string | undefined | null): number | null 
   if (text === undefined || text === null) return null;
   const value = text.trim();
   if (value === '') return null;
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  if (/^\d+(\.\d+)?$/.test(value)) return roundToNanoseconds(Number(value) * 1000);
   const pattern = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy;
   let total = 0;
   let consumed = 0;
@@ -36,7 +36,12 @@ export function parseGoDuration(text: string | undefined | null): number | null 
     consumed = pattern.lastIndex;
   }
   if (consumed !== value.length || consumed === 0) return null;
-  return total;
+  return roundToNanoseconds(total);
+}
+
+/** Decimal fractions are inexact in binary (1.001 × 1000 = 1000.9999999999999): round to whole nanoseconds. */
+function roundToNanoseconds(ms: number): number {
+  return Math.round(ms * 1e6) / 1e6;
 }
 
 /** Formats milliseconds the way Go prints a Duration (`20ms`, `1.5s`, `6m0s`). */
