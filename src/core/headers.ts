@@ -48,10 +48,11 @@ function roundToNanoseconds(ms: number): number {
 export function formatGoDuration(ms: number): string {
   const clamped = Math.max(0, ms);
   if (clamped < 1000) return `${Math.ceil(clamped)}ms`;
-  const totalSeconds = clamped / 1000;
-  const hours = Math.floor(totalSeconds / 3600);
-  const minutes = Math.floor((totalSeconds % 3600) / 60);
-  const seconds = Math.round((totalSeconds % 60) * 1000) / 1000;
+  // Round to whole ms before splitting, so that 119,999.9 ms prints 2m0s, not 1m60s.
+  const totalMs = Math.round(clamped);
+  const hours = Math.floor(totalMs / 3_600_000);
+  const minutes = Math.floor((totalMs % 3_600_000) / 60_000);
+  const seconds = (totalMs % 60_000) / 1000;
   if (hours > 0) return `${hours}h${minutes}m${trimNumber(seconds)}s`;
   if (minutes > 0) return `${minutes}m${trimNumber(seconds)}s`;
   return `${trimNumber(seconds)}s`;
