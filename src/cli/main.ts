@@ -5,6 +5,7 @@ import yargs, { type Argv } from 'yargs';
 import { OaiBatchError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 import { VERSION } from '../core/version.js';
+import { jsonErrorLine, wantsJsonLogs } from '../observe/error-line.js';
 import type { AnyCommandSpec, Args, CliIO } from './command.js';
 import { COMMANDS } from './commands.js';
 
@@ -42,16 +43,23 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
   try {
     await parser.parseAsync();
     if (usageError !== undefined) {
-      io.stderr.write(`oai-batch: ${redact(usageError, secrets)}\n`);
+      io.stderr.write(errorLine(argv, redact(usageError, secrets), 'usage', 1));
       return 1;
     }
     if (!chosen) return 0; // --help or --version printed
     const options = chosen.spec.toOptions(chosen.args, io);
     return await chosen.spec.execute(options, io);
   } catch (error) {
-    io.stderr.write(`oai-batch: ${redact(describe(error), secrets)}\n`);
-    return error instanceof OaiBatchError ? error.exitCode : 1;
+    const exitCode = error instanceof OaiBatchError ? error.exitCode : 1;
+    const code = error instanceof OaiBatchError ? error.code : 'unexpected_error';
+    io.stderr.write(errorLine(argv, redact(describe(error), secrets), code, exitCode));
+    return exitCode;
   }
+}
+
+/** With --log-format json nothing but JSON may reach stderr, this line included. */
+function errorLine(argv: string[], message: string, code: string, exitCode: number): string {
+  return wantsJsonLogs(argv) ? jsonErrorLine(message, code, exitCode) : `oai-batch: ${message}\n`;
 }
 
 function describe(error: unknown): string {
