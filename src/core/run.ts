@@ -480,9 +480,8 @@ class BatchRun {
         case 'final':
           await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
           return false;
-        case 'stop':
         case 'rate_limited':
-          return false; // handled above
+          return false; // handled above (a 429 always has a response)
       }
     }
   }
