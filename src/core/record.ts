@@ -3,8 +3,11 @@
 //
 // In:  records as they finish.  Out: bytes on disk.
 // Owns: buffering, backpressure (writers await the disk), fsync, gzip members.
-// A crash can tear at most the last line: each record is one write of
-// `JSON + "\n"` at the end of the file, and resume cuts a torn tail away.
+// Records written in one turn of the event loop are handed to the kernel
+// together at the end of that turn, so a killed process loses no answer it
+// had already recorded (only those still in flight); fsync, at least every
+// second, covers a machine crash. A crash can tear at most the last line,
+// and resume cuts a torn tail away.
 
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
@@ -59,11 +62,20 @@ class PlainJsonlWriter implements JsonlWriter {
     return this.writeRaw(JSON.stringify(record));
   }
 
+  #scheduled = false;
+
   writeRaw(json: string): Promise<void> {
     const line = json + '\n';
     this.#buffer.push(line);
     this.#bufferedBytes += line.length;
     if (this.#bufferedBytes >= HIGH_WATER_BYTES) return this.#flush();
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        void this.#flush().catch(() => {}); // a failing disk surfaces at the next sync()
+      });
+    }
     return Promise.resolve();
   }
 
@@ -121,9 +133,20 @@ class GzipJsonlWriter implements JsonlWriter {
     return this.writeRaw(JSON.stringify(record));
   }
 
+  #scheduled = false;
+
   async writeRaw(json: string): Promise<void> {
     this.#dirty = true;
-    if (!this.#gzip.write(json + '\n')) await once(this.#gzip, 'drain');
+    const ok = this.#gzip.write(json + '\n');
+    if (!this.#scheduled) {
+      // A sync flush per event-loop turn: what was recorded reaches the file even if the process is killed.
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        if (!this.#gzip.writableEnded) this.#gzip.flush(zlibConstants.Z_SYNC_FLUSH);
+      });
+    }
+    if (!ok) await once(this.#gzip, 'drain');
   }
 
   async sync(): Promise<void> {
