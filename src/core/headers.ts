@@ -44,22 +44,18 @@ function roundToNanoseconds(ms: number): number {
   return Math.round(ms * 1e6) / 1e6;
 }
 
-/** Formats milliseconds the way Go prints a Duration (`20ms`, `1.5s`, `6m0s`). */
+/** Formats milliseconds the way Go prints a Duration (`20ms`, `1.5s`, `6m0s`, `0s`). */
 export function formatGoDuration(ms: number): string {
-  const clamped = Math.max(0, ms);
-  if (clamped < 1000) return `${Math.ceil(clamped)}ms`;
-  // Round to whole ms before splitting, so that 119,999.9 ms prints 2m0s, not 1m60s.
-  const totalMs = Math.round(clamped);
-  const hours = Math.floor(totalMs / 3_600_000);
-  const minutes = Math.floor((totalMs % 3_600_000) / 60_000);
-  const seconds = (totalMs % 60_000) / 1000;
-  if (hours > 0) return `${hours}h${minutes}m${trimNumber(seconds)}s`;
-  if (minutes > 0) return `${minutes}m${trimNumber(seconds)}s`;
-  return `${trimNumber(seconds)}s`;
-}
-
-function trimNumber(n: number): string {
-  return String(Number(n.toFixed(3)));
+  // Whole milliseconds first, so that rounding can never print `60s` or `59m60s`.
+  const total = Math.max(0, Math.ceil(ms));
+  if (total === 0) return '0s';
+  if (total < 1000) return `${total}ms`;
+  const hours = Math.floor(total / 3_600_000);
+  const minutes = Math.floor((total % 3_600_000) / 60_000);
+  const seconds = (total % 60_000) / 1000;
+  if (hours > 0) return `${hours}h${minutes}m${seconds}s`;
+  if (minutes > 0) return `${minutes}m${seconds}s`;
+  return `${seconds}s`;
 }
 
 export interface RateLimitHeaders {
