@@ -26,11 +26,14 @@ export function createBucket(perMinute: number | null, burstMs: number, now: num
   return { ratePerMs, capacity, level: capacity, updatedAt: now };
 }
 
-/** Brings the level up to `now`. */
+/**
+ * Brings the level up to `now`. `updatedAt` never moves back: drain() may set
+ * it in the future (the end of a pause), and no refill is due before then.
+ */
 export function refill(bucket: BucketState, now: number): void {
   if (bucket.ratePerMs === Infinity) return;
-  const elapsed = Math.max(0, now - bucket.updatedAt);
-  bucket.level = Math.min(bucket.capacity, bucket.level + elapsed * bucket.ratePerMs);
+  if (now <= bucket.updatedAt) return;
+  bucket.level = Math.min(bucket.capacity, bucket.level + (now - bucket.updatedAt) * bucket.ratePerMs);
   bucket.updatedAt = now;
 }
 
