@@ -171,7 +171,8 @@ class BatchRun {
       for (const timer of timers) clearInterval(timer);
       o.signal?.removeEventListener('abort', onAbort);
       o.forceSignal?.removeEventListener('abort', onForce);
-      this.#limiter.close();
+      // A limiter passed in may be shared with other runs still going (compare): its owner closes it.
+      if (!o.limiter) this.#limiter.close();
       await Promise.allSettled([this.#results.close(), this.#errors.close()]);
       await this.#transport.close().catch(() => {});
     }
