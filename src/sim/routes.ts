@@ -15,7 +15,7 @@
 
 import type { RouteHandler, SimHost } from './context.js';
 // import { orgRoutes, orgSetup } from './org.js';
-// import { batchRoutes, batchSetup } from './batch.js';
+import { batchRoutes, batchSetup } from './batch.js';
 
 export interface Route {
   /** 'GET', 'POST', … */
@@ -30,11 +30,11 @@ export type SetupHook = (host: SimHost) => void | (() => void);
 
 const REGISTERED_ROUTES: Route[] = [
   // ...orgRoutes,
-  // ...batchRoutes,
+  ...batchRoutes,
 ];
 const SETUP_HOOKS: SetupHook[] = [
   // orgSetup,
-  // batchSetup,
+  batchSetup,
 ];
 
 /** Adds a route to every simulator started afterwards. */
