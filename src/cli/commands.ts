@@ -3,5 +3,9 @@
 import type { AnyCommandSpec } from './command.js';
 import { runCommand } from './run.js';
 import { simulateCommand } from './simulate.js';
+import { validateCommand } from './validate.js';
+import { estimateCommand } from './estimate.js';
+import { exportCommand } from './export.js';
+import { compareCommand } from './compare.js';
 
-export const COMMANDS: readonly AnyCommandSpec[] = [runCommand, simulateCommand];
+export const COMMANDS: readonly AnyCommandSpec[] = [runCommand, simulateCommand, validateCommand, estimateCommand, compareCommand, exportCommand];

@@ -1,0 +1,157 @@
+// `oai-batch compare <input> --models a,b,c`: the same sample through each
+// model at once, under one limiter; a side-by-side table on stdout, saved as
+// compare.md and compare.json beside the input (or in --out-dir).
+//
+// Flags → CompareOptions (core/compare.ts does the work). Takes run's
+// connection and rate flags. Exit code: the most severe of the model runs'
+// (1 > 3 > 5 > 2 > 0), so a model that failed some requests exits 2.
+
+import type { Argv } from 'yargs';
+import { ConfigError } from '../core/errors.js';
+import type { TransportKind } from '../core/transport.js';
+import { defineCommand, type Args, type CliIO } from './command.js';
+import { renderColumns, writeText } from './estimate.js';
+import {
+  choiceFlag,
+  connectionBuilder,
+  connectionOptions,
+  integerFlag,
+  listFlag,
+  numberFlag,
+  optionalInteger,
+  optionalNumber,
+  optionalString,
+  type ConnectionOptions,
+} from './flags.js';
+import type { InputScanOptions } from '../core/validate.js';
+import { inputScanBuilder, inputScanFromArgs } from './validate.js';
+
+export interface CompareCliOptions {
+  scan: InputScanOptions;
+  models: string[];
+  sampleSize: number;
+  seed: number | undefined;
+  outDir: string | undefined;
+  connection: ConnectionOptions;
+  transportKind: TransportKind;
+  rpm: number | undefined;
+  tpm: number | undefined;
+  headroom: number;
+  concurrency: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  pricesPath: string | undefined;
+  format: 'table' | 'json';
+  quiet: boolean;
+}
+
+export function compareBuilder(yargs: Argv): Argv {
+  return connectionBuilder(
+    inputScanBuilder(yargs)
+      .option('models', { type: 'string', demandOption: true, describe: 'models to compare, comma-separated; the first is the reference for agreement' })
+      .option('sample', { type: 'number', default: 100, describe: 'requests in the sample' })
+      .option('seed', { type: 'number', describe: 'draw the sample at random with this seed (default: the first requests)' })
+      .option('out-dir', { type: 'string', describe: "folder for each model's results and compare.md / compare.json (default: the input's folder)" })
+      .option('rpm', { type: 'number', describe: 'requests per minute per model (default: learned from headers)' })
+      .option('tpm', { type: 'number', describe: 'tokens per minute per model (default: learned from headers)' })
+      .option('headroom', { type: 'number', default: 0.9, describe: 'share of learned limits to use' })
+      .option('concurrency', { type: 'number', default: 512, describe: 'most requests in flight per model' })
+      .option('timeout', { type: 'number', default: 120, describe: 'seconds per attempt' })
+      .option('max-attempts', { type: 'number', default: 6, describe: 'attempts per request; 429 waits not counted' })
+      .option('prices', { type: 'string', describe: 'price table overrides (JSON, see samples/prices.json)' })
+      .option('transport', { type: 'string', default: 'undici', choices: ['undici', 'sdk'], describe: 'HTTP client: undici (fast) or the openai SDK' })
+      .option('format', { type: 'string', default: 'table', choices: ['table', 'json'], describe: 'what stdout shows: the table, or compare.json' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no per-model progress lines on stderr' })
+      .example('$0 compare requests.jsonl --models gpt-4o-mini,gpt-4.1-mini --sample 50 --seed 7', 'the same 50 random requests through both')
+      .example('$0 compare samples/chat.jsonl --models gpt-4o-mini,gpt-4.1-mini --simulate', 'try it without a key'),
+  );
+}
+
+export function compareOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): CompareCliOptions {
+  const scan = inputScanFromArgs(args);
+  if (scan.input === '-') throw new ConfigError('compare needs an input file (not stdin): the sample is drawn and the outputs are named from it');
+  const models = listFlag(args, 'models');
+  if (!models) throw new ConfigError('Expected `models` to name at least one model, e.g. --models gpt-4o-mini,gpt-4.1-mini');
+  const repeated = models.find((m, i) => models.indexOf(m) !== i);
+  if (repeated !== undefined) throw new ConfigError(`Expected \`models\` to name each model once, got \`${repeated}\` twice`);
+  return {
+    scan,
+    models,
+    sampleSize: integerFlag(args, 'sample', 1, 100),
+    seed: optionalInteger(args, 'seed', 0),
+    outDir: optionalString(args, 'out-dir'),
+    connection: connectionOptions(args, io.env),
+    transportKind: choiceFlag(args, 'transport', ['undici', 'sdk'] as const, 'undici'),
+    rpm: optionalNumber(args, 'rpm', 1),
+    tpm: optionalNumber(args, 'tpm', 1),
+    headroom: numberFlag(args, 'headroom', 0.01, 1, 0.9),
+    concurrency: integerFlag(args, 'concurrency', 1, 512),
+    timeoutMs: numberFlag(args, 'timeout', 0.001, Infinity, 120) * 1000,
+    maxAttempts: integerFlag(args, 'max-attempts', 1, 6),
+    pricesPath: optionalString(args, 'prices'),
+    format: choiceFlag(args, 'format', ['table', 'json'] as const, 'table'),
+    quiet: args.quiet === true,
+  };
+}
+
+export async function executeCompare(options: CompareCliOptions, io: CliIO): Promise<number> {
+  const [{ compareModels, comparisonTable }, { loadPriceTable }, { openConnection }] = await Promise.all([
+    import('../core/compare.js'),
+    import('../pricing/prices.js'),
+    import('./connection.js'),
+  ]);
+  const prices = loadPriceTable(options.pricesPath);
+  const connection = await openConnection(options.connection, { apiKey: true }, { latencyMs: 40 });
+  try {
+    if (!options.quiet) io.stderr.write(`oai-batch: comparing ${options.models.join(', ')} on up to ${options.sampleSize} requests of ${options.scan.input}…\n`);
+    const { comparison, exitCode } = await compareModels({
+      ...options.scan,
+      models: options.models,
+      sampleSize: options.sampleSize,
+      seed: options.seed,
+      outDir: options.outDir,
+      prices,
+      transport: connection.transport,
+      transportKind: options.transportKind,
+      rpm: options.rpm,
+      tpm: options.tpm,
+      headroom: options.headroom,
+      concurrency: options.concurrency,
+      timeoutMs: options.timeoutMs,
+      maxAttempts: options.maxAttempts,
+      signal: io.signal,
+      forceSignal: io.force,
+      onEvent: options.quiet
+        ? undefined
+        : (model, event) => {
+            if (event.type === 'finished') {
+              const r = event.summary.requests;
+              io.stderr.write(`oai-batch: ${model}: ${r.succeeded} succeeded, ${r.failed} failed, ${r.pending} pending\n`);
+            }
+          },
+    });
+    if (options.format === 'json') {
+      await writeText(io.stdout, JSON.stringify(comparison, null, 2) + '\n');
+    } else {
+      const { head, rows, numeric } = comparisonTable(comparison);
+      const s = comparison.sample;
+      await writeText(
+        io.stdout,
+        `sample: ${s.size} of ${s.file_requests.toLocaleString('en-US')} requests (${s.method === 'seeded' ? `seeded draw, seed ${s.seed}` : `the first ${s.size}`}) · prices as of ${comparison.pricing.as_of}\n\n` +
+          renderColumns(head, rows, numeric) +
+          `\n\nsaved ${comparison.files.markdown} and ${comparison.files.json}\n`,
+      );
+    }
+    return exitCode;
+  } finally {
+    await connection.close();
+  }
+}
+
+export const compareCommand = defineCommand<CompareCliOptions>({
+  command: 'compare <input>',
+  describe: 'the same sample through several models under one limiter: cost, tokens, latency, agreement side by side',
+  builder: compareBuilder,
+  toOptions: compareOptionsFromArgs,
+  execute: executeCompare,
+});
