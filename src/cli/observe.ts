@@ -1,19 +1,86 @@
-// Observers of a run: Prometheus metrics, JSON logs, the HTML report.
-// (Filled in by the observability work; text mode needs none of them.)
+// Observers of a run (DESIGN.md §3): Prometheus metrics (--metrics-port),
+// JSON logs on stderr (--log-format json) and the HTML report (--report).
+//
+// In:  the run command's options, its IO, and the list of event listeners to
+//      join.  Out: finish(summary) once the run returned, close() always.
+// Owns the order: the metrics endpoint is up before the first request and
+// stays up --metrics-linger seconds after the run; the modules that do the
+// work (src/observe/*) are imported only when their flag is given.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../core/errors.js';
 import type { EventListener } from '../core/events.js';
 import type { Summary } from '../core/types.js';
+import type { LogEventName } from '../observe/logs.js';
 import type { CliIO } from './command.js';
 import type { RunCliOptions } from './run.js';
 
-export async function attachRunObservers(
-  options: RunCliOptions,
-  _io: CliIO,
-  _listeners: EventListener[],
-): Promise<{ finish(summary: Summary): Promise<void>; close(): Promise<void> }> {
-  if (options.metricsPort !== undefined || options.logFormat === 'json' || options.reportPath !== undefined) {
-    throw new ConfigError('--metrics-port, --log-format json and --report are not available yet');
+export interface RunObservers {
+  /** The run returned its summary: write the report. */
+  finish(summary: Summary): Promise<void>;
+  /** Always called last: lingers for a last scrape, then stops the metrics endpoint. */
+  close(): Promise<void>;
+}
+
+export async function attachRunObservers(options: RunCliOptions, io: CliIO, listeners: EventListener[]): Promise<RunObservers> {
+  if (options.logBodies && options.logFormat !== 'json') {
+    throw new ConfigError('--log-bodies needs --log-format json (text logs never show bodies)');
   }
-  return { finish: async () => {}, close: async () => {} };
+  const finishers: Array<(summary: Summary) => Promise<void>> = [];
+  const closers: Array<() => Promise<void>> = [];
+
+  let say = (_event: LogEventName, _fields: Record<string, unknown>, text: string): void => {
+    io.stderr.write(`oai-batch: ${text}\n`);
+  };
+  if (options.logFormat === 'json') {
+    const { createJsonLog } = await import('../observe/logs.js');
+    const log = createJsonLog(io.stderr, { logBodies: options.logBodies, secrets: [io.env.OPENAI_API_KEY, io.env.OPENAI_ADMIN_KEY] });
+    listeners.push(log.onEvent);
+    say = (event, fields, text) => log.note(event, fields, text);
+  }
+
+  if (options.metricsPort !== undefined) {
+    const { createRunMetrics, serveMetrics } = await import('../observe/metrics.js');
+    const metrics = createRunMetrics();
+    listeners.push(metrics.onEvent);
+    const { metricsHost: host, metricsPort: port } = options;
+    let server: Awaited<ReturnType<typeof serveMetrics>>;
+    try {
+      server = await serveMetrics(metrics.registry, { host, port });
+    } catch (error) {
+      throw new ConfigError(`cannot serve metrics on ${host}:${port}: ${(error as Error).message}`);
+    }
+    say('metrics_listening', { url: server.url, host: server.host, port: server.port }, `metrics at ${server.url}`);
+    closers.push(async () => {
+      const lingerMs = options.metricsLingerSeconds * 1000;
+      if (lingerMs > 0) {
+        say('metrics_lingering', { url: server.url, seconds: options.metricsLingerSeconds }, `metrics stay up ${options.metricsLingerSeconds} s for a last scrape (Ctrl-C ends it)`);
+        await lingerFor(lingerMs, io);
+      }
+      await server.close();
+    });
+  }
+
+  if (options.reportPath !== undefined) {
+    throw new ConfigError('--report is not available yet');
+  }
+
+  return {
+    finish: async (summary) => {
+      for (const finish of finishers) await finish(summary);
+    },
+    close: async () => {
+      for (const close of closers) await close();
+    },
+  };
+}
+
+/** Waits `ms`, cut short by a signal that arrives meanwhile (one that stopped the run already does not count). */
+async function lingerFor(ms: number, io: CliIO): Promise<void> {
+  const signals = [io.force, ...(io.signal.aborted ? [] : [io.signal])];
+  try {
+    await sleep(ms, undefined, { signal: AbortSignal.any(signals) });
+  } catch {
+    // a signal: stop lingering
+  }
 }
