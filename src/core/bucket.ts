@@ -94,9 +94,13 @@ export function serverRemaining(view: ServerView, now: number, sentNow: number):
   return refilled - (sentNow - view.sentAtObservation);
 }
 
-/** Milliseconds until the server view holds `charge` plus `margin`. */
+/**
+ * Milliseconds until the server view holds `charge` plus `margin`. The need is
+ * capped at the limit: the view never holds more, so a charge within `margin`
+ * of the limit would otherwise wait forever.
+ */
 export function serverWait(view: ServerView, now: number, sentNow: number, charge: number, margin: number): number {
-  const need = Math.min(charge, view.limit) + margin;
+  const need = Math.min(charge + margin, view.limit);
   const have = serverRemaining(view, now, sentNow);
   if (have >= need) return 0;
   if (view.ratePerMs <= 0) return Infinity;
