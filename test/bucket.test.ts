@@ -228,6 +228,17 @@ describe('the server view (x-ratelimit-remaining-*)', () => {
     expect(serverWait(v, now, sent, charge, margin)).toBe(expected);
   });
 
+  it.each<[string, number]>([
+    ['as large as the limit', 600],
+    ['just under the limit, with the margin above it', 599],
+    ['larger than the limit', 10_000],
+  ])('serverWait for a charge %s waits for a full budget, never for more than the limit', (_name, charge) => {
+    const v = view({ remaining: 0, limit: 600 });
+    const wait = serverWait(v, 1000, 10, charge, 6);
+    expect(wait).toBe(60_000);
+    expect(serverWait(v, 1000 + wait, 10, charge, 6)).toBe(0);
+  });
+
   it.each<[string, number, number, number | null, number]>([
     ['nominal (limit per minute) without a reset', 600, 0, null, 0.01],
     ['nominal when the budget is full', 600, 600, 1000, 0.01],
