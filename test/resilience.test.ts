@@ -160,7 +160,8 @@ describe('crash safety and resume', () => {
     const before = Date.now();
     child.kill('SIGINT');
     const result = await done;
-    expect(Date.now() - before).toBeLessThan(3000);
+    // Far sooner than the 20 s answers or the 30 s drain timeout (generous for a loaded CI machine).
+    expect(Date.now() - before).toBeLessThan(8000);
     expect(result.code).toBe(3);
     const summary = await readJson<Summary>(dir.file('twice.summary.json'));
     expect(summary.stopped_reason).toBe('interrupted');

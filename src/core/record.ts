@@ -9,20 +9,15 @@
 // second, covers a machine crash. A crash can tear at most the last line,
 // and resume cuts a torn tail away.
 
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { constants as zlibConstants, createGzip, type Gzip } from 'node:zlib';
 import { once } from 'node:events';
-import { fsync } from 'node:fs';
-import { promisify } from 'node:util';
-
-const fsyncAsync = promisify(fsync);
 
 export interface JsonlWriter {
   readonly path: string;
-  /** Appends one record. Resolves at once unless the buffer is full (then it waits for the disk). */
+  /** Appends one record. Resolves once it has been handed to the kernel (with the other lines of this turn). */
   write(record: unknown): Promise<void>;
-  /** Appends one already-serialised JSON line (without its newline). */
+  /** Appends one already-serialised JSON line (without its newline); resolves like write(). */
   writeRaw(json: string): Promise<void>;
   /** Writes what is buffered and fsyncs it. */
   sync(): Promise<void>;
@@ -48,6 +43,8 @@ class PlainJsonlWriter implements JsonlWriter {
   #bufferedBytes = 0;
   #writing: Promise<void> = Promise.resolve();
   #dirty = false;
+  /** The flush that will carry what is buffered now; resolves once it is in the kernel. */
+  #nextFlush: Promise<void> | null = null;
 
   private constructor(path: string, file: FileHandle) {
     this.path = path;
@@ -62,24 +59,22 @@ class PlainJsonlWriter implements JsonlWriter {
     return this.writeRaw(JSON.stringify(record));
   }
 
-  #scheduled = false;
-
   writeRaw(json: string): Promise<void> {
     const line = json + '\n';
     this.#buffer.push(line);
     this.#bufferedBytes += line.length;
     if (this.#bufferedBytes >= HIGH_WATER_BYTES) return this.#flush();
-    if (!this.#scheduled) {
-      this.#scheduled = true;
+    // Coalesce the lines of one event-loop turn into one write at its end.
+    this.#nextFlush ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
-        this.#scheduled = false;
-        void this.#flush().catch(() => {}); // a failing disk surfaces at the next sync()
+        this.#flush().then(resolve, reject);
       });
-    }
-    return Promise.resolve();
+    });
+    return this.#nextFlush;
   }
 
   #flush(): Promise<void> {
+    this.#nextFlush = null;
     if (this.#buffer.length === 0) return this.#writing;
     const text = this.#buffer.join('');
     this.#buffer = [];
@@ -106,62 +101,74 @@ class PlainJsonlWriter implements JsonlWriter {
 
 /**
  * Gzip output: each session appends a new gzip member (concatenated members
- * are one valid gzip stream). sync() does a zlib sync flush and an fsync so
- * everything written so far can be read back after a crash.
+ * are one valid gzip stream). The lines of one event-loop turn end with a
+ * zlib sync flush, so what was recorded can be read back after a kill; the
+ * compressed bytes go to the file through one serialised chain of writes.
  */
 class GzipJsonlWriter implements JsonlWriter {
   readonly path: string;
   readonly #gzip: Gzip;
-  readonly #file: WriteStream;
+  readonly #file: FileHandle;
+  #writing: Promise<void> = Promise.resolve();
   #dirty = false;
+  #nextFlush: Promise<void> | null = null;
 
-  private constructor(path: string, gzip: Gzip, file: WriteStream) {
+  private constructor(path: string, gzip: Gzip, file: FileHandle) {
     this.path = path;
     this.#gzip = gzip;
     this.#file = file;
+    gzip.on('data', (chunk: Buffer) => {
+      this.#writing = this.#writing.then(async () => {
+        await this.#file.write(chunk);
+      });
+    });
   }
 
   static async open(path: string, options: WriterOptions): Promise<GzipJsonlWriter> {
-    const file = createWriteStream(path, { flags: options.append ? 'a' : 'w' });
-    await once(file, 'open');
-    const gzip = createGzip();
-    gzip.pipe(file);
-    return new GzipJsonlWriter(path, gzip, file);
+    const file = await open(path, options.append ? 'a' : 'w');
+    return new GzipJsonlWriter(path, createGzip(), file);
   }
 
   write(record: unknown): Promise<void> {
     return this.writeRaw(JSON.stringify(record));
   }
 
-  #scheduled = false;
-
   async writeRaw(json: string): Promise<void> {
     this.#dirty = true;
-    const ok = this.#gzip.write(json + '\n');
-    if (!this.#scheduled) {
-      // A sync flush per event-loop turn: what was recorded reaches the file even if the process is killed.
-      this.#scheduled = true;
+    if (!this.#gzip.write(json + '\n')) await once(this.#gzip, 'drain');
+    this.#nextFlush ??= new Promise<void>((resolve) => {
       setImmediate(() => {
-        this.#scheduled = false;
-        if (!this.#gzip.writableEnded) this.#gzip.flush(zlibConstants.Z_SYNC_FLUSH);
+        this.#nextFlush = null;
+        this.#syncFlush().then(resolve, resolve);
       });
+    });
+    return this.#nextFlush;
+  }
+
+  /** A zlib sync flush, then every compressed byte so far handed to the kernel. */
+  async #syncFlush(): Promise<void> {
+    if (!this.#gzip.writableEnded) {
+      await new Promise<void>((resolve) => this.#gzip.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve()));
     }
-    if (!ok) await once(this.#gzip, 'drain');
+    // Let the flushed output's 'data' events queue their writes, then wait for them.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await this.#writing;
   }
 
   async sync(): Promise<void> {
     if (!this.#dirty) return;
     this.#dirty = false;
-    await new Promise<void>((resolve) => this.#gzip.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve()));
-    // Wait until the flushed bytes reached the file stream's fd.
-    if (this.#file.writableLength > 0) await once(this.#file, 'drain');
-    const fd = (this.#file as unknown as { fd: number | null }).fd;
-    if (typeof fd === 'number') await fsyncAsync(fd);
+    await this.#syncFlush();
+    await this.#file.sync();
   }
 
   async close(): Promise<void> {
+    const ended = once(this.#gzip, 'end');
     this.#gzip.end();
-    await once(this.#file, 'close');
+    await ended;
+    await this.#writing;
+    await this.#file.sync();
+    await this.#file.close();
   }
 }
 

@@ -380,111 +380,149 @@ class BatchRun {
       this.#stats.chargedWindow.add(this.#now(), item.charge.total);
       this.#emit({ type: 'request_started', customId: item.customId, line: item.line, model: item.model, endpoint: item.url, attempt: attempts });
 
-      let startedAt = this.#now();
-      let outcome: AttemptOutcome;
-      try {
-        const response = await this.#queue.add(() => {
-          // Latency counts from the moment a slot is free and the request leaves.
-          startedAt = this.#now();
-          return this.#transport.request({
-              method: 'POST',
-              path: item.url.replace(/^\/v1/, ''),
-              bodyText,
-              timeoutMs: o.timeoutMs,
-            signal: this.#hard.signal,
-          });
-        });
-        outcome = { kind: 'response', response: response as HttpResponse };
-      } catch (error) {
+      const sent = await this.#sendAttempt(item, bodyText);
+      if (sent === null) {
         this.#limiter.release(grant);
-        if (error instanceof ConnectionError || error instanceof TimeoutError) {
-          outcome = { kind: 'error', error };
-        } else if (this.#hard.signal.aborted) {
-          return false; // abandoned in flight: pending
-        } else {
-          throw error;
-        }
+        return false; // abandoned in flight: pending
       }
-      const latencyMs = this.#now() - startedAt;
-      const response = outcome.kind === 'response' ? outcome.response : null;
-      const verdict = classifyAttempt(outcome, this.#now());
-      this.#emit({
-        type: 'attempt',
-        customId: item.customId,
-        model: item.model,
-        endpoint: item.url,
-        code: response ? String(response.status) : outcome.kind === 'error' ? outcome.error.code : 'error',
-        latencyMs,
-        requestId: response?.requestId ?? null,
-      });
-
-      if (verdict.action === 'rate_limited' && response) {
-        this.#stats.rateLimited += 1;
-        const pauseMs = this.#limiter.penalise(grant, verdict.waitMs, response.headers);
-        this.#limiter.release(grant);
-        if (pauseMs > MAX_RATE_LIMIT_WAIT_MS) {
-          this.#requestStop('rate_limit_wait', `the server asked for a pause of ${Math.round(pauseMs / 1000)} s on ${item.model}: stopping; --resume later`);
-          return false;
-        }
+      const { outcome, latencyMs, releaseSlot } = sent;
+      if (outcome.kind === 'error') this.#limiter.release(grant);
+      try {
+        const response = outcome.kind === 'response' ? outcome.response : null;
+        const verdict = classifyAttempt(outcome, this.#now());
         this.#emit({
-          type: 'rate_limited',
+          type: 'attempt',
           customId: item.customId,
           model: item.model,
-          waitMs: pauseMs,
-          pausedUntil: new Date(this.#now() + pauseMs).toISOString(),
-          requestId: response.requestId,
+          endpoint: item.url,
+          code: response ? String(response.status) : outcome.kind === 'error' ? outcome.error.code : 'error',
+          latencyMs,
+          requestId: response?.requestId ?? null,
         });
-        continue; // no attempt spent
-      }
-      if (verdict.action === 'stop') {
-        // Stop before the limiter hands out more grants on the strength of this answer.
-        this.#requestStop(verdict.reason, verdict.message);
-        this.#limiter.release(grant);
-        return false;
-      }
-      if (response) {
-        this.#limiter.observe(grant, response.headers);
-        this.#limiter.release(grant);
-      }
 
-      switch (verdict.action) {
-        case 'success':
-          await this.#recordSuccess(item, response as HttpResponse, attempts, latencyMs, reservedUsd);
-          return true;
-        case 'retry': {
-          if (verdict.reason === 'server_error') this.#stats.serverErrors += 1;
-          if (verdict.reason === 'timeout') this.#stats.timeouts += 1;
-          spent += 1;
-          if (spent >= o.maxAttempts) {
-            await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
+        if (verdict.action === 'rate_limited' && response) {
+          this.#stats.rateLimited += 1;
+          const pauseMs = this.#limiter.penalise(grant, verdict.waitMs, response.headers);
+          this.#limiter.release(grant);
+          if (pauseMs > MAX_RATE_LIMIT_WAIT_MS) {
+            this.#requestStop('rate_limit_wait', `the server asked for a pause of ${Math.round(pauseMs / 1000)} s on ${item.model}: stopping; --resume later`);
             return false;
           }
-          const waitMs = retryDelayMs(spent, verdict.serverDelayMs, o.random);
           this.#emit({
-            type: 'retry',
+            type: 'rate_limited',
             customId: item.customId,
-            line: item.line,
             model: item.model,
-            reason: verdict.reason,
-            code: verdict.code,
-            waitMs,
-            attempt: attempts + 1,
-            requestId: response?.requestId ?? null,
+            waitMs: pauseMs,
+            pausedUntil: new Date(this.#now() + pauseMs).toISOString(),
+            requestId: response.requestId,
           });
-          try {
-            await sleep(waitMs, undefined, { signal: this.#stop.signal });
-          } catch {
-            return false; // stopped while waiting: pending
-          }
-          continue;
+          continue; // no attempt spent
         }
-        case 'final':
-          await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
+        if (verdict.action === 'stop') {
+          // Stop before the limiter hands out more grants on the strength of this answer.
+          this.#requestStop(verdict.reason, verdict.message);
+          this.#limiter.release(grant);
           return false;
-        case 'rate_limited':
-          return false; // handled above (a 429 always has a response)
+        }
+        if (response) {
+          this.#limiter.observe(grant, response.headers);
+          this.#limiter.release(grant);
+        }
+
+        switch (verdict.action) {
+          case 'success':
+            await this.#recordSuccess(item, response as HttpResponse, attempts, latencyMs, reservedUsd);
+            return true;
+          case 'retry': {
+            if (verdict.reason === 'server_error') this.#stats.serverErrors += 1;
+            if (verdict.reason === 'timeout') this.#stats.timeouts += 1;
+            spent += 1;
+            if (spent >= o.maxAttempts) {
+              await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
+              return false;
+            }
+            const waitMs = retryDelayMs(spent, verdict.serverDelayMs, o.random);
+            this.#emit({
+              type: 'retry',
+              customId: item.customId,
+              line: item.line,
+              model: item.model,
+              reason: verdict.reason,
+              code: verdict.code,
+              waitMs,
+              attempt: attempts + 1,
+              requestId: response?.requestId ?? null,
+            });
+            releaseSlot();
+            try {
+              await sleep(waitMs, undefined, { signal: this.#stop.signal });
+            } catch {
+              return false; // stopped while waiting: pending
+            }
+            continue;
+          }
+          case 'final':
+            await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
+            return false;
+          case 'rate_limited':
+            return false; // handled above (a 429 always has a response)
+        }
+      } finally {
+        releaseSlot();
       }
     }
+  }
+
+  /**
+   * One HTTP attempt in a concurrency slot. The slot is held until the caller
+   * releases it: after a success that is once the answer is recorded, so that
+   * answers received but not yet on disk never exceed --concurrency (a kill
+   * then pays twice for at most that many). null = abandoned (hard stop).
+   */
+  async #sendAttempt(
+    item: RequestItem,
+    bodyText: string,
+  ): Promise<{ outcome: AttemptOutcome; latencyMs: number; releaseSlot: () => void } | null> {
+    let releaseSlot!: () => void;
+    const held = new Promise<void>((resolve) => (releaseSlot = resolve));
+    let startedAt = this.#now();
+    let outcome: AttemptOutcome;
+    try {
+      const response = await new Promise<HttpResponse>((resolve, reject) => {
+        this.#queue
+          .add(async () => {
+            // Latency counts from the moment a slot is free and the request leaves.
+            startedAt = this.#now();
+            try {
+              resolve(
+                await this.#transport.request({
+                  method: 'POST',
+                  path: item.url.replace(/^\/v1/, ''),
+                  bodyText,
+                  timeoutMs: this.#o.timeoutMs,
+                  signal: this.#hard.signal,
+                }),
+              );
+            } catch (error) {
+              reject(error);
+              return;
+            }
+            await held;
+          })
+          .catch(reject);
+      });
+      outcome = { kind: 'response', response };
+    } catch (error) {
+      releaseSlot();
+      if (error instanceof ConnectionError || error instanceof TimeoutError) {
+        outcome = { kind: 'error', error };
+      } else if (this.#hard.signal.aborted) {
+        return null;
+      } else {
+        throw error;
+      }
+    }
+    return { outcome, latencyMs: this.#now() - startedAt, releaseSlot };
   }
 
   async #recordSuccess(item: RequestItem, response: HttpResponse, attempts: number, latencyMs: number, reservedUsd: number): Promise<void> {
