@@ -116,7 +116,7 @@ describe('simulated Batch API', () => {
     await start({ batch: { stepMs: 60 } });
     const batch = await createBatch(chatFile(300), '/v1/chat/completions', { part: '1' });
     expect(batch).toMatchObject({ object: 'batch', status: 'validating', completion_window: '24h', metadata: { part: '1' } });
-    const seen = await pollUntil(batch.id, ['completed']);
+    const seen = [batch, ...(await pollUntil(batch.id, ['completed']))];
     const statuses = seen.map((b) => b.status).filter((s, i, all) => s !== all[i - 1]);
     expect(statuses).toEqual(['validating', 'in_progress', 'finalizing', 'completed']);
     const midway = seen.filter((b) => b.status === 'in_progress').map((b) => b.request_counts.completed);
