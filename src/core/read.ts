@@ -12,7 +12,7 @@
 
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import streamArray from 'stream-json/streamers/stream-array.js';
 import { InputError } from './errors.js';
@@ -210,25 +210,38 @@ function isBlank(text: string): boolean {
   return true;
 }
 
-/** Streams the elements of one top-level JSON array with stream-json. */
+/**
+ * Streams the elements of one top-level JSON array with stream-json.
+ * The parser's output goes through a PassThrough of our own: iterating the
+ * parser itself would throw on its error and drop the elements it had
+ * already parsed but we had not yet pulled.
+ */
 async function* readArray(chunks: AsyncIterable<Buffer>): AsyncGenerator<RawRecord> {
   const parser = streamArray.withParserAsStream();
   const source = Readable.from(chunks);
+  const elements = new PassThrough({ objectMode: true });
+  let failure: Error | null = null;
   source.on('error', (error) => parser.destroy(error));
-  source.pipe(parser);
+  parser.on('error', (error: Error) => {
+    failure = error;
+    elements.end();
+  });
+  source.pipe(parser).pipe(elements);
   let index = 0;
   try {
-    for await (const item of parser as AsyncIterable<{ key: number; value: unknown }>) {
+    for await (const item of elements as AsyncIterable<{ key: number; value: unknown }>) {
       index = item.key + 1;
       yield { kind: 'value', line: index, value: item.value };
     }
-  } catch (error) {
-    yield {
-      kind: 'broken',
-      line: index + 1,
-      message: `the JSON array input is not valid JSON after element ${index}: ${(error as Error).message}`,
-    };
+    if (failure !== null) {
+      yield {
+        kind: 'broken',
+        line: index + 1,
+        message: `the JSON array input is not valid JSON after element ${index}: ${(failure as Error).message}`,
+      };
+    }
   } finally {
     source.destroy();
+    parser.destroy();
   }
 }
