@@ -10,8 +10,7 @@
 // We take the larger of the model's own token count and characters / 4 so that
 // our charge is never below the server's.
 
-import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
-import { countTokens as countCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
+import { createRequire } from 'node:module';
 import type { Charge, Endpoint } from './types.js';
 
 /**
@@ -36,9 +35,26 @@ export function encodingForModel(model: string): EncodingName {
   return 'o200k_base';
 }
 
+type Counter = (text: string) => number;
+
+// Each encoding takes most of a second to load, so it is loaded (synchronously,
+// from the package's CommonJS build) the first time a model needs it.
+const require = createRequire(import.meta.url);
+const counters: Partial<Record<EncodingName, Counter>> = {};
+
+function counterFor(encoding: EncodingName): Counter {
+  let counter = counters[encoding];
+  if (!counter) {
+    const module = require(`gpt-tokenizer/cjs/encoding/${encoding}`) as { countTokens: Counter };
+    counter = module.countTokens;
+    counters[encoding] = counter;
+  }
+  return counter;
+}
+
 export function countTokens(text: string, encoding: EncodingName): number {
   if (text.length === 0) return 0;
-  return encoding === 'cl100k_base' ? countCl100k(text) : countO200k(text);
+  return counterFor(encoding)(text);
 }
 
 /** Tokens the chat format adds around every message, and to prime the reply (OpenAI cookbook, "How to count tokens"). */

@@ -1,0 +1,267 @@
+// `npm run bench`: throughput at the limit, overhead and memory, against the
+// simulator running in its own process with enforced limits (issue 3).
+//
+//   node bench/run.js              every scenario (≈ 12 minutes on 2 cores)
+//   node bench/run.js --only a,d   some of them
+//
+// Prints one Markdown table: wall time, achieved rate ÷ limit (tokens as the
+// server charges them), 429s, completeness, peak client RSS.
+
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const OUT = join(ROOT, 'bench', 'out');
+const BIN = join(ROOT, 'bin', 'oai-batch.js');
+const CLIENT = join(ROOT, 'bench', 'client.js');
+
+const only = (() => {
+  const i = process.argv.indexOf('--only');
+  return i > 0 ? new Set(process.argv[i + 1].split(',')) : null;
+})();
+
+/** Natural-looking text: tokens ≈ characters / 4.5, so the server's chars/4 estimate is the binding one. */
+const WORDS =
+  'the of and to in is was for on that with as by at from this be are or have an which one had were but not all their can has been more when there what some other into time two its first also after new would these may people only'.split(
+    ' ',
+  );
+function prose(seed, chars) {
+  let text = '';
+  let x = seed * 2654435761;
+  while (text.length < chars) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    text += WORDS[x % WORDS.length] + ' ';
+  }
+  return text.slice(0, chars);
+}
+
+async function writeLines(path, n, make) {
+  const out = createWriteStream(path);
+  for (let i = 0; i < n; i++) {
+    if (!out.write(JSON.stringify(make(i)) + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+const chat = (i) => ({
+  model: 'gpt-4o-mini',
+  messages: [{ role: 'user', content: `Request ${i}: summarise the number ${i} in a word.` }],
+  max_tokens: 20,
+});
+const tpmLine = (i) => ({
+  model: 'gpt-4o-mini',
+  messages: [{ role: 'user', content: prose(i + 1, 2000) }],
+  max_tokens: 200,
+});
+
+/** The server's admission charge of a line (what it counts against TPM): chars/4 + max_tokens. */
+function serverCharge(line) {
+  const chars = line.messages.reduce((n, m) => n + m.content.length, 0);
+  return Math.ceil(chars / 4) + line.max_tokens;
+}
+
+async function startSim(args) {
+  const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let text = '';
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      text += d;
+      const m = /listening on (\S+)/.exec(text);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
+  });
+  return {
+    url,
+    async stats() {
+      const res = await fetch(url.replace(/\/v1$/, '/sim/stats'));
+      return res.json();
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await once(child, 'exit').catch(() => {});
+    },
+  };
+}
+
+async function runClient(config) {
+  const child = spawn(process.execPath, ['--max-old-space-size=4096', CLIENT, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let text = '';
+  child.stdout.on('data', (d) => (text += d));
+  const [code] = await once(child, 'exit');
+  if (code !== 0 && code !== 2) throw new Error(`client exited with ${code}`);
+  return JSON.parse(text.trim().split('\n').pop());
+}
+
+async function successes(path) {
+  const text = await readFile(path, 'utf8');
+  const ids = new Set();
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const r = JSON.parse(line);
+    if (r.response?.status_code === 200) ids.add(r.custom_id);
+  }
+  return ids.size;
+}
+
+const scenarios = [
+  {
+    id: 'a',
+    name: 'RPM-bound: 1,200 chat requests at 1,200 RPM, 100 ms latency',
+    lines: 1200,
+    make: chat,
+    sim: ['--rpm', '1200', '--tpm', '100000000', '--latency-ms', '100'],
+    clients: [{ rpm: 1200 }],
+    limit: { kind: 'rpm', value: 1200 },
+  },
+  {
+    id: 'b',
+    name: 'TPM-bound: 2,000-character prompts, max_tokens 200, at 120,000 TPM',
+    lines: 300,
+    make: tpmLine,
+    sim: ['--rpm', '100000', '--tpm', '120000', '--latency-ms', '100'],
+    clients: [{ tpm: 120000 }],
+    limit: { kind: 'tpm', value: 120000 },
+  },
+  {
+    id: 'c',
+    name: 'as (a), no --rpm/--tpm: limits learned from headers',
+    lines: 1200,
+    make: chat,
+    sim: ['--rpm', '1200', '--tpm', '100000000', '--latency-ms', '100'],
+    clients: [{}],
+    limit: { kind: 'rpm', value: 1200 },
+  },
+  {
+    id: 'd',
+    name: 'overhead: latency 0, no limits, 20,000 requests',
+    lines: 20000,
+    make: chat,
+    sim: ['--rpm', '1000000000', '--tpm', '1000000000000', '--no-quantize'],
+    clients: [{}],
+    limit: null,
+  },
+  {
+    id: 'e1',
+    name: 'memory: 100,000-line input (latency 0, no limits)',
+    lines: 100_000,
+    make: chat,
+    sim: ['--rpm', '1000000000', '--tpm', '1000000000000', '--no-quantize'],
+    clients: [{}],
+    limit: null,
+  },
+  {
+    id: 'e2',
+    name: 'memory: 1,000,000-line input (latency 0, no limits)',
+    lines: 1_000_000,
+    make: chat,
+    sim: ['--rpm', '1000000000', '--tpm', '1000000000000', '--no-quantize'],
+    clients: [{}],
+    limit: null,
+  },
+  {
+    id: 'f',
+    name: '--rpm 2,400 against a real limit of 1,200 (a lower tier, or a shared key)',
+    lines: 1200,
+    make: chat,
+    sim: ['--rpm', '1200', '--tpm', '100000000', '--latency-ms', '100'],
+    clients: [{ rpm: 2400 }],
+    limit: { kind: 'rpm', value: 1200 },
+  },
+  {
+    id: 'g',
+    name: 'two runs at once on the same key, no flags (combined)',
+    lines: 600,
+    make: chat,
+    sim: ['--rpm', '1200', '--tpm', '100000000', '--latency-ms', '100'],
+    clients: [{}, {}],
+    limit: { kind: 'rpm', value: 1200 },
+  },
+  {
+    id: 'h',
+    name: '5-second latency at 1,200 RPM (concurrency must grow)',
+    lines: 1200,
+    make: chat,
+    sim: ['--rpm', '1200', '--tpm', '100000000', '--latency-ms', '5000', '--seed', '3'],
+    clients: [{ rpm: 1200 }],
+    limit: { kind: 'rpm', value: 1200 },
+  },
+];
+
+async function runScenario(s) {
+  const dir = join(OUT, s.id);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const sim = await startSim(s.sim);
+  try {
+    const inputs = [];
+    for (let c = 0; c < s.clients.length; c++) {
+      const input = join(dir, `input${c}.jsonl`);
+      // Distinct bodies per client so the simulator's per-body counts stay meaningful.
+      await writeLines(input, s.lines, (i) => s.make(i + c * s.lines));
+      inputs.push(input);
+    }
+    const started = Date.now();
+    const results = await Promise.all(
+      s.clients.map((flags, c) =>
+        runClient({
+          input: inputs[c],
+          output: join(dir, `results${c}.jsonl`),
+          errors: join(dir, `errors${c}.jsonl`),
+          summary: join(dir, `summary${c}.json`),
+          baseUrl: sim.url,
+          ...flags,
+        }),
+      ),
+    );
+    const wallSeconds = (Date.now() - started) / 1000;
+    const stats = await sim.stats();
+    let done = 0;
+    for (let c = 0; c < s.clients.length; c++) done += await successes(join(dir, `results${c}.jsonl`));
+    const total = s.lines * s.clients.length;
+    let ratio = null;
+    if (s.limit) {
+      const minutes = wallSeconds / 60;
+      const achieved =
+        s.limit.kind === 'rpm' ? total / minutes : (Array.from({ length: total }, (_, i) => serverCharge(s.make(i))).reduce((a, b) => a + b, 0)) / minutes;
+      ratio = achieved / s.limit.value;
+    }
+    return {
+      id: s.id,
+      name: s.name,
+      wallSeconds,
+      ratio,
+      requestsPerSecond: total / wallSeconds,
+      rateLimited: stats.rateLimited,
+      rateLimitedShare: stats.rateLimited / total,
+      completeness: done / total,
+      maxRssMB: Math.max(...results.map((r) => r.maxRssMB)),
+      maxInFlight: stats.maxInFlight,
+    };
+  } finally {
+    await sim.stop();
+  }
+}
+
+const rows = [];
+for (const s of scenarios) {
+  if (only && !only.has(s.id) && !only.has(s.id[0])) continue;
+  process.stderr.write(`bench ${s.id}: ${s.name} …\n`);
+  const row = await runScenario(s);
+  process.stderr.write(`  ${JSON.stringify(row)}\n`);
+  rows.push(row);
+}
+
+const pct = (x) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
+console.log('| case | scenario | wall | achieved ÷ limit | req/s | 429s | complete | peak RSS | max in flight |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(
+    `| ${r.id} | ${r.name} | ${r.wallSeconds.toFixed(1)} s | ${r.ratio === null ? '–' : r.ratio.toFixed(3)} | ${r.requestsPerSecond.toFixed(0)} | ${r.rateLimited} (${pct(r.rateLimitedShare)}) | ${pct(r.completeness)} | ${r.maxRssMB.toFixed(0)} MB | ${r.maxInFlight} |`,
+  );
+}
