@@ -1,0 +1,187 @@
+// validate and run --dry-run: every input problem by line and code, counts
+// per endpoint and model, nothing sent. The CLI as a child process for the
+// exit codes; the simulator only to prove that nothing reached it.
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { validateInput, type ValidationReport } from '../src/core/validate.js';
+import type { InputProblem } from '../src/core/types.js';
+import { startSimulator, type Simulator } from '../src/sim/server.js';
+import { runCli } from './support/cli.js';
+import { chatLine, tempDir, writeJsonl } from './support/files.js';
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let sim: Simulator | null = null;
+
+beforeEach(async () => {
+  dir = await tempDir();
+});
+afterEach(async () => {
+  await sim?.close();
+  sim = null;
+  await dir.remove();
+});
+
+const embedding = (id: string): Record<string, unknown> => ({
+  custom_id: id,
+  method: 'POST',
+  url: '/v1/embeddings',
+  body: { model: 'text-embedding-3-small', input: `text ${id}` },
+});
+
+/** One line of each problem code, between valid lines of two endpoints and three models. */
+const MIXED = [
+  chatLine(1), // 1 gpt-4.1-mini
+  '{"model": "gpt-4o-mini", "messages": [', // 2 invalid_json
+  '"just a string"', // 3 not_an_object
+  { messages: [{ role: 'user', content: 'no model' }] }, // 4 missing_model
+  { custom_id: 'b1', method: 'POST', url: '/v1/chat/completions', body: 'not an object' }, // 5 invalid_body
+  { custom_id: 'b2', method: 'GET', url: '/v1/chat/completions', body: {} }, // 6 unsupported_endpoint
+  embedding('e1'), // 7
+  embedding('e1'), // 8 duplicate_custom_id
+  { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(600) }] }, // 9 line_too_long at 512 bytes
+  { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true }, // 10 stream_not_supported
+  '', // 11 blank: skipped, not counted
+  chatLine(2), // 12 gpt-4o-mini
+  chatLine(4), // 13 gpt-4o-mini
+];
+
+const EXPECTED_PROBLEMS: Array<[number, string]> = [
+  [2, 'invalid_json'],
+  [3, 'not_an_object'],
+  [4, 'missing_model'],
+  [5, 'invalid_body'],
+  [6, 'unsupported_endpoint'],
+  [8, 'duplicate_custom_id'],
+  [9, 'line_too_long'],
+  [10, 'stream_not_supported'],
+];
+
+describe('validateInput', () => {
+  it('hands out every problem in line order with its code and counts the valid lines per endpoint and model', async () => {
+    const input = dir.file('mixed.jsonl');
+    await writeJsonl(input, MIXED);
+    const problems: InputProblem[] = [];
+
+    const report = await validateInput({ input, maxLineBytes: 512 }, { onProblem: (p) => void problems.push(p) });
+
+    expect(problems.map((p) => [p.line, p.code])).toEqual(EXPECTED_PROBLEMS);
+    expect(problems.every((p) => p.message.startsWith(`line ${p.line}: `))).toBe(true);
+    expect(report).toEqual<ValidationReport>({
+      input,
+      lines: 12,
+      valid: 4,
+      problems: 8,
+      problemCounts: {
+        invalid_json: 1,
+        not_an_object: 1,
+        missing_model: 1,
+        invalid_body: 1,
+        unsupported_endpoint: 1,
+        duplicate_custom_id: 1,
+        line_too_long: 1,
+        stream_not_supported: 1,
+      },
+      byEndpoint: {
+        '/v1/chat/completions': { 'gpt-4.1-mini': 1, 'gpt-4o-mini': 2 },
+        '/v1/embeddings': { 'text-embedding-3-small': 1 },
+      },
+    });
+  });
+
+  it('reads only the first N non-blank lines with --limit', async () => {
+    const input = dir.file('mixed.jsonl');
+    await writeJsonl(input, MIXED);
+
+    const report = await validateInput({ input, limit: 3 });
+
+    expect([report.lines, report.valid, report.problems]).toEqual([3, 1, 2]);
+  });
+
+  it('reads stdin and uses --endpoint for bare-form lines', async () => {
+    const text = [{ model: 'text-embedding-3-large', input: 'a' }, { model: 'text-embedding-3-large', input: 'b' }].map((l) => JSON.stringify(l)).join('\n');
+
+    const report = await validateInput({ input: '-', stdin: Readable.from([Buffer.from(text)]), endpoint: '/v1/embeddings' });
+
+    expect(report.byEndpoint).toEqual({ '/v1/embeddings': { 'text-embedding-3-large': 2 } });
+  });
+});
+
+describe('oai-batch validate (CLI)', () => {
+  it('prints one line per problem and exits 2', async () => {
+    const input = dir.file('mixed.jsonl');
+    await writeJsonl(input, MIXED);
+
+    const run = await runCli(['validate', input, '--max-line-bytes', '512']);
+
+    expect(run.code).toBe(2);
+    const problemLines = run.stdout.split('\n').filter((line) => line.startsWith('line '));
+    expect(problemLines.map((line) => /^line (\d+): (\w+): /.exec(line)?.slice(1))).toEqual(EXPECTED_PROBLEMS.map(([n, code]) => [String(n), code]));
+    expect(problemLines[0]).toMatch(/^line 2: invalid_json: not valid JSON/);
+    expect(run.stdout).toMatch(/^\/v1\/chat\/completions\s+gpt-4o-mini\s+2$/m);
+    expect(run.stdout).toContain(`${input}: 12 lines, 4 valid, 8 with problems`);
+  });
+
+  it('exits 0 on a clean file and prints the counts', async () => {
+    const input = dir.file('clean.jsonl');
+    await writeJsonl(input, [chatLine(1), chatLine(2)]);
+
+    const run = await runCli(['validate', input]);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`${input}: 2 lines, 2 valid, no problems`);
+  });
+
+  it('prints one JSON document with --format json', async () => {
+    const input = dir.file('mixed.jsonl');
+    await writeJsonl(input, MIXED);
+
+    const run = await runCli(['validate', input, '--max-line-bytes', '512', '--format', 'json']);
+
+    expect(run.code).toBe(2);
+    const report = JSON.parse(run.stdout) as { problems: Array<{ line: number; code: string; custom_id: string }>; valid: number; problem_count: number; by_endpoint: unknown };
+    expect(report.problems.map((p) => [p.line, p.code])).toEqual(EXPECTED_PROBLEMS);
+    expect(report.problems.find((p) => p.line === 8)?.custom_id).toBe('e1');
+    expect([report.valid, report.problem_count]).toEqual([4, 8]);
+    expect(report.by_endpoint).toEqual({
+      '/v1/chat/completions': { 'gpt-4.1-mini': 1, 'gpt-4o-mini': 2 },
+      '/v1/embeddings': { 'text-embedding-3-small': 1 },
+    });
+  });
+
+  it('exits 1 with one clear line when the input does not exist', async () => {
+    const run = await runCli(['validate', dir.file('missing.jsonl')]);
+
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toBe(`oai-batch: cannot read input ${dir.file('missing.jsonl')}: no such file`);
+  });
+});
+
+describe('oai-batch run --dry-run (CLI)', () => {
+  it('validates and estimates with run’s flags, sends nothing and writes no results', async () => {
+    sim = await startSimulator({ apiKey: null });
+    const input = dir.file('mixed.jsonl');
+    await writeJsonl(input, MIXED);
+
+    const run = await runCli(['run', input, '--dry-run', '--max-line-bytes', '512', '--rpm', '60', '--base-url', sim.url], { env: { OPENAI_API_KEY: 'sk-dry-run' } });
+
+    expect(run.code).toBe(2);
+    expect(run.stdout).toContain('line 9: line_too_long:');
+    expect(run.stdout).toMatch(/^gpt-4o-mini\s+2\s+/m);
+    expect(run.stdout).toContain('dry run: nothing was sent');
+    expect(sim.stats().requests).toBe(0);
+    expect(existsSync(dir.file('mixed.results.jsonl'))).toBe(false);
+  });
+
+  it('exits 1 under --max-cost when a model has no price, as the run would', async () => {
+    const input = dir.file('unpriced.jsonl');
+    await writeFile(input, JSON.stringify({ model: 'house-model-7', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }) + '\n');
+
+    const run = await runCli(['run', input, '--dry-run', '--max-cost', '1']);
+
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('--max-cost needs a price for every model, and house-model-7 has none');
+  });
+});
