@@ -30,7 +30,8 @@ export type EncodingName = 'o200k_base' | 'cl100k_base';
 
 /** The tokenizer a model uses: o200k_base for gpt-4o, 4.1, 4.5, 5 and the o-series; cl100k_base for gpt-4, 3.5 and embeddings. */
 export function encodingForModel(model: string): EncodingName {
-  const m = model.toLowerCase();
+  // A fine-tuned model (`ft:gpt-3.5-turbo-0125:org::id`) uses its base model's encoding.
+  const m = model.toLowerCase().replace(/^ft:/, '');
   if (/^(gpt-3\.5|gpt-4(?![o.])|gpt-4-|text-embedding-|text-davinci|davinci|babbage)/.test(m)) return 'cl100k_base';
   return 'o200k_base';
 }
