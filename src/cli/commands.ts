@@ -1,6 +1,7 @@
 // Every command of the CLI, in the order `--help` lists them.
 
 import type { AnyCommandSpec } from './command.js';
+import { batchCommand } from './batch.js';
 import { runCommand } from './run.js';
 import { simulateCommand } from './simulate.js';
 import { validateCommand } from './validate.js';
@@ -8,4 +9,4 @@ import { estimateCommand } from './estimate.js';
 import { exportCommand } from './export.js';
 import { compareCommand } from './compare.js';
 
-export const COMMANDS: readonly AnyCommandSpec[] = [runCommand, simulateCommand, validateCommand, estimateCommand, compareCommand, exportCommand];
+export const COMMANDS: readonly AnyCommandSpec[] = [runCommand, simulateCommand, validateCommand, estimateCommand, compareCommand, exportCommand, batchCommand];

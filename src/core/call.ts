@@ -21,6 +21,8 @@ import type { HttpRequest, HttpResponse, Transport } from './transport.js';
 export interface CallOptions {
   /** Attempts for transient failures (429 waits not counted). Default 6. */
   maxAttempts?: number;
+  /** The answer is not JSON (a file's content): any 2xx is a success. Default false. */
+  isRawBody?: boolean;
   /** Most 429 waits before giving up. Default 50. */
   maxRateLimitWaits?: number;
   /** Called before each wait, for progress displays and logs. */
@@ -56,6 +58,9 @@ export async function callWithRetry(
     }
     const verdict = classifyAttempt(outcome, now());
     if (verdict.action === 'success' && outcome.kind === 'response') return outcome.response;
+    if (options.isRawBody && outcome.kind === 'response' && outcome.response.status >= 200 && outcome.response.status < 300) {
+      return outcome.response;
+    }
 
     if (verdict.action === 'rate_limited' && outcome.kind === 'response') {
       rateLimitWaits += 1;

@@ -255,7 +255,7 @@ export class BatchStore {
         return;
       case 'in_progress': {
         const share = Math.min(1, (Math.min(now, batch.expiresMs) - batch.phaseMs) / (IN_PROGRESS_STEPS * step));
-        this.process(batch, Math.floor(batch.total * share), now);
+        this.process(batch, Math.ceil(batch.total * share), now);
         if (batch.processed >= batch.total) this.enter(batch, 'finalizing');
         else if (now >= batch.expiresMs) this.expire(batch);
         return;

@@ -1,0 +1,366 @@
+// batch download: merge the Batch API's output and error files into the same
+// results, errors and summary files `run` writes.
+//
+// In:  DownloadOptions, a BatchApi.  Out: results lines (kept `batch_req_…`
+//      ids, `"via": "batch"`, cost at the batch rate), error records, the
+//      summary with mode "batch"; the exit code it implies.
+// Owns the join of answers to input lines: the input is streamed once and
+// only what the answers need is held (per custom_id of an ended part: line,
+// metadata, part, index in the part); output files are then read one at a
+// time. Successes already in the results file are never appended again.
+//
+// An answer whose part ended without one becomes an error record:
+// batch_failed / batch_expired / batch_cancelled (or the validation error the
+// API named for its line), so `run --resume` afterwards sends exactly those.
+
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { ConfigError, InputError, errorObjectOf } from '../core/errors.js';
+import { fingerprintFile } from '../core/fingerprint.js';
+import type { KeySet } from '../core/keyset.js';
+import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from '../core/record.js';
+import { endpointOfBody, indexResults, type ResumeIndex } from '../core/resume.js';
+import { RunStats, buildSummary, exitCodeOf } from '../core/summary.js';
+import type { ErrorRecord, InputProblem, ResponseRecord, ResultRecord, Summary } from '../core/types.js';
+import { modelOf, serviceTierOf, usageFromBody } from '../core/usage.js';
+import { CostLedger } from '../pricing/ledger.js';
+import type { PriceTable } from '../pricing/prices.js';
+import type { BatchApi, BatchErrorData } from './api.js';
+import { readManifest, type ManifestPart } from './manifest.js';
+import { BatchSession, isPartEnded } from './session.js';
+import { checkManifestMatches, checkSameParts, limitsOf } from './submit.js';
+import { splitInput } from './split.js';
+
+export interface DownloadOptions {
+  input: string;
+  manifestPath: string;
+  /** Results file (default `<input>.results.jsonl`). */
+  output: string;
+  /** Errors file, rewritten: the input's bad lines and every request that failed in the batches. */
+  errors: string;
+  summary: string;
+  /** Append to an existing results file, skipping custom_ids that already succeeded there. */
+  resume: boolean;
+  /** Replace an existing results file. */
+  overwrite: boolean;
+  /** Resume even though a `line-N` keyed input changed since the results file was written. */
+  force: boolean;
+  prices: PriceTable;
+  /** The API base in use; must be the manifest's. */
+  baseUrl: string;
+  now?: () => number;
+}
+
+export interface DownloadResult {
+  summary: Summary;
+  exitCode: number;
+  /** Parts that have not ended yet; their requests are `pending`. */
+  pendingParts: number;
+}
+
+/** What an answer needs from its input line. */
+interface Needed {
+  line: number;
+  metadata: unknown;
+  part: number;
+  /** 1-based position in its part's file (the `line` of the API's validation errors). */
+  index: number;
+}
+
+export async function downloadResults(api: BatchApi, options: DownloadOptions): Promise<DownloadResult> {
+  const now = options.now ?? Date.now;
+  const manifest = await readManifest(options.manifestPath);
+  if (!manifest) {
+    throw new InputError(`no batch manifest at ${options.manifestPath}: submit the input first with \`oai-batch batch submit ${options.input}\``, 'no_manifest');
+  }
+  const fingerprint = await fingerprintFile(options.input).catch((error: unknown) => {
+    throw new InputError(`cannot read input ${options.input}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
+  });
+  checkManifestMatches(manifest, options.manifestPath, options.input, fingerprint, options.baseUrl);
+  await checkOutputs(options);
+
+  const session = new BatchSession(options.manifestPath, manifest, api);
+  await session.refresh();
+  const ended = new Map<number, ManifestPart>();
+  for (const part of manifest.parts) if (isPartEnded(part)) ended.set(part.part, part);
+
+  const stats = new RunStats(Date.parse(manifest.created_at) || now());
+  const ledger = new CostLedger(options.prices);
+  const warnings: string[] = [];
+  let resume: ResumeIndex | null = null;
+  if (options.resume && (await exists(options.output))) {
+    resume = await prepareResume(options, fingerprint, ledger, warnings);
+  }
+  const done: KeySet | null = resume?.done ?? null;
+
+  const runId = randomBytes(6).toString('hex');
+  let seq = 0;
+  const nextId = (): string => `oaib_req_${runId}${(++seq).toString(36).padStart(6, '0')}`;
+  const results = await openJsonlWriter(options.output, { append: resume !== null });
+  const errors = await openJsonlWriter(options.errors, { append: false });
+  try {
+    // 1. The input, once: bad lines to the errors file; what ended parts' answers need, by custom_id.
+    const needed = new Map<string, Needed>();
+    const positions = new Map<number, number>();
+    const split = await splitInput({
+      input: options.input,
+      endpoint: manifest.endpoint,
+      maxLineBytes: manifest.max_line_bytes,
+      limits: limitsOf(manifest),
+      onProblem: async (problem) => {
+        stats.failed += 1;
+        stats.inputProblems += 1;
+        await errors.write(problemRecord(problem, nextId()));
+      },
+      onItem: (item, part) => {
+        const index = (positions.get(part.part) ?? 0) + 1;
+        positions.set(part.part, index);
+        if (done?.has(item.customId)) {
+          stats.skipped += 1;
+          stats.succeeded += 1;
+        } else if (ended.has(part.part)) {
+          needed.set(item.customId, { line: item.line, metadata: item.metadata, part: part.part, index });
+        }
+      },
+    });
+    checkSameParts(manifest, split.parts, options.manifestPath);
+    stats.lines = split.lines;
+
+    // 2. Each ended part's output and error files, one file in memory at a time.
+    const merger = new AnswerMerger(results, errors, needed, ledger, stats);
+    for (const part of ended.values()) {
+      for (const fileId of [part.output_file_id, part.error_file_id]) {
+        if (fileId === null) continue;
+        await merger.mergeFile(await api.fileContent(fileId), part);
+      }
+    }
+    if (merger.unknownLines > 0) warnings.push(`${merger.unknownLines} answer lines matched no request of the input and were ignored`);
+
+    // 3. Requests of ended parts that got no answer at all.
+    for (const [customId, entry] of needed) {
+      const part = ended.get(entry.part) as ManifestPart;
+      const error = unansweredError(part, entry.index);
+      const record: ErrorRecord = { id: nextId(), custom_id: customId, line: entry.line, response: null, error, attempts: 0 };
+      if (entry.metadata !== undefined) record.metadata = entry.metadata;
+      record.via = 'batch';
+      await errors.write(record);
+      stats.failed += 1;
+    }
+  } finally {
+    await Promise.allSettled([results.close(), errors.close()]);
+  }
+
+  const pendingParts = manifest.parts.filter((part) => !isPartEnded(part));
+  if (pendingParts.length > 0) {
+    const requests = pendingParts.reduce((sum, part) => sum + part.requests, 0);
+    warnings.push(
+      `${pendingParts.length} part(s) have not ended yet (${requests} requests pending): run \`oai-batch batch download --resume\` once they have`,
+    );
+  }
+  const summary = buildSummary({
+    stats,
+    ledger,
+    prices: options.prices,
+    mode: 'batch',
+    input: { path: options.input, fingerprint },
+    limits: {},
+    stoppedReason: null,
+    finished: true,
+    now: now(),
+    warnings,
+    thresholds: {},
+  });
+  await writeFileAtomic(options.summary, JSON.stringify(summary, null, 2) + '\n');
+    // Parts still running: like a run stopped early (exit 3); download --resume continues.
+  return { summary, exitCode: pendingParts.length > 0 ? 3 : exitCodeOf(summary), pendingParts: pendingParts.length };
+}
+
+/** Turns answer lines into result and error records, each custom_id at most once. */
+class AnswerMerger {
+  unknownLines = 0;
+
+  constructor(
+    private readonly results: JsonlWriter,
+    private readonly errors: JsonlWriter,
+    private readonly needed: Map<string, Needed>,
+    private readonly ledger: CostLedger,
+    private readonly stats: RunStats,
+  ) {}
+
+  async mergeFile(text: string, part: ManifestPart): Promise<void> {
+    let start = 0;
+    while (start < text.length) {
+      let end = text.indexOf('\n', start);
+      if (end === -1) end = text.length;
+      const line = text.slice(start, end).trim();
+      start = end + 1;
+      if (line !== '') await this.mergeLine(line, part);
+    }
+  }
+
+  private async mergeLine(text: string, part: ManifestPart): Promise<void> {
+    let value: { id?: unknown; custom_id?: unknown; response?: unknown; error?: unknown };
+    try {
+      value = JSON.parse(text) as typeof value;
+    } catch {
+      this.unknownLines += 1;
+      return;
+    }
+    const customId = typeof value.custom_id === 'string' ? value.custom_id : null;
+    const entry = customId === null ? undefined : this.needed.get(customId);
+    if (customId === null || entry === undefined || entry.part !== part.part) {
+      this.unknownLines += 1;
+      return;
+    }
+    this.needed.delete(customId);
+    const id = typeof value.id === 'string' ? value.id : `batch_req_unknown_${entry.line}`;
+    const response = responseOf(value.response);
+    this.stats.sent += 1;
+    this.stats.attempts += 1;
+
+    if (response && response.status_code >= 200 && response.status_code < 300 && value.error == null) {
+      const body = response.body;
+      const usage = usageFromBody(part.endpoint, body);
+      const model = modelOf(body) ?? part.model;
+      const ledgerOptions = { serviceTier: serviceTierOf(body), batch: true };
+      let costUsd: number | null = null;
+      if (usage) {
+        this.ledger.add(model, usage, ledgerOptions);
+        costUsd = this.ledger.lineCostUsd(model, usage, ledgerOptions);
+        this.stats.billedTokens += usage.input_tokens + usage.output_tokens;
+      }
+      // The same fields, in the same order, as a result line written by `run`, plus "via".
+      const record: ResultRecord = {
+        id,
+        custom_id: customId,
+        response,
+        error: null,
+        line: entry.line,
+        attempts: 1,
+        // The Batch API reports no per-request latency.
+        latency_ms: 0,
+        cost_usd: costUsd === null ? null : Number(costUsd.toPrecision(12)),
+      };
+      if (entry.metadata !== undefined) record.metadata = entry.metadata;
+      record.via = 'batch';
+      await this.results.write(record);
+      this.stats.succeeded += 1;
+      return;
+    }
+
+    const apiError = errorObjectOf(response?.body);
+    const lineError = value.error && typeof value.error === 'object' ? (value.error as { code?: unknown; message?: unknown }) : null;
+    const code =
+      (typeof apiError?.code === 'string' && apiError.code) ||
+      (response ? `http_${response.status_code}` : typeof lineError?.code === 'string' ? lineError.code : 'batch_error');
+    const message =
+      (typeof apiError?.message === 'string' && apiError.message) ||
+      (typeof lineError?.message === 'string' ? lineError.message : response ? `status ${response.status_code}` : 'the Batch API reported an error');
+    const record: ErrorRecord = { id, custom_id: customId, line: entry.line, response, error: { code, message }, attempts: 1 };
+    if (entry.metadata !== undefined) record.metadata = entry.metadata;
+    record.via = 'batch';
+    await this.errors.write(record);
+    this.stats.failed += 1;
+  }
+}
+
+function responseOf(value: unknown): ResponseRecord | null {
+  if (!value || typeof value !== 'object') return null;
+  const r = value as { status_code?: unknown; request_id?: unknown; body?: unknown };
+  if (typeof r.status_code !== 'number') return null;
+  return { status_code: r.status_code, request_id: typeof r.request_id === 'string' ? r.request_id : null, body: r.body };
+}
+
+/** The error record of a request its ended part never answered. */
+function unansweredError(part: ManifestPart, index: number): { code: string; message: string } {
+  const where = `part ${part.part}${part.batch_id ? ` (${part.batch_id})` : ''}`;
+  if (part.state === 'cancelled' || part.status === 'cancelled') {
+    return { code: 'batch_cancelled', message: `${where} was cancelled before this request ran` };
+  }
+  if (part.status === 'expired') {
+    return { code: 'batch_expired', message: `${where} expired (24 h completion window) before this request ran` };
+  }
+  if (part.status === 'failed') {
+    const own = part.errors.find((error) => error.line === index);
+    if (own) return { code: own.code, message: `${where} failed: ${own.message} (line ${index} of the part's file)` };
+    return { code: 'batch_failed', message: `${where} failed: ${describeErrors(part.errors)}` };
+  }
+  return { code: 'batch_missing', message: `${where} completed without an answer for this request` };
+}
+
+export function describeErrors(errors: readonly BatchErrorData[]): string {
+  if (errors.length === 0) return 'no reason given';
+  const first = errors
+    .slice(0, 3)
+    .map((e) => `${e.code}${e.line != null ? ` (line ${e.line})` : ''}: ${e.message}`)
+    .join('; ');
+  return errors.length > 3 ? `${first}; and ${errors.length - 3} more` : first;
+}
+
+function problemRecord(problem: InputProblem, id: string): ErrorRecord {
+  const record: ErrorRecord = { id, custom_id: problem.customId, line: problem.line, response: null, error: { code: problem.code, message: problem.message }, attempts: 0 };
+  if (problem.metadata !== undefined) record.metadata = problem.metadata;
+  return record;
+}
+
+/** As `run`: output folders must be writable, and an existing results file needs --resume or --overwrite. */
+async function checkOutputs(options: DownloadOptions): Promise<void> {
+  if (options.resume && options.overwrite) throw new ConfigError('--resume and --overwrite cannot be used together');
+  const paths = [options.output, options.errors, options.summary];
+  if (paths.some((p) => resolvePath(p) === resolvePath(options.input) || resolvePath(p) === resolvePath(options.manifestPath))) {
+    throw new ConfigError(`an output file is the input or its manifest; choose other names with -o, --errors, --summary`);
+  }
+  for (const path of paths) {
+    const folder = dirname(resolvePath(path));
+    try {
+      const info = await stat(folder);
+      if (!info.isDirectory()) throw new Error('not a directory');
+      await access(folder, fsConstants.W_OK);
+    } catch {
+      throw new InputError(`cannot write ${path}: the folder ${folder} does not exist or is not writable`, 'output_unwritable');
+    }
+  }
+  if (!options.resume && !options.overwrite && (await exists(options.output))) {
+    throw new InputError(
+      `${options.output} already exists: use --resume to continue it (skipping what succeeded) or --overwrite to start over`,
+      'results_exist',
+    );
+  }
+}
+
+/** Indexes earlier successes (priced as they were: batch lines at the batch rate) and refuses a changed line-keyed input. */
+async function prepareResume(options: DownloadOptions, fingerprint: string, ledger: CostLedger, warnings: string[]): Promise<ResumeIndex> {
+  let previous: Partial<Summary> | null = null;
+  try {
+    previous = JSON.parse(await readFile(options.summary, 'utf8')) as Partial<Summary>;
+  } catch {
+    previous = null;
+  }
+  const index = await indexResults(options.output, (record) => {
+    const body = record.response.body;
+    const usage = usageFromBody(endpointOfBody(body), body);
+    const model = modelOf(body);
+    if (usage && model) ledger.add(model, usage, { serviceTier: serviceTierOf(body), batch: record.via === 'batch' });
+  });
+  if (index.tornBytes > 0) warnings.push(`resume cut a torn last line (${index.tornBytes} bytes) from ${options.output}`);
+  const changed = previous?.input?.fingerprint !== undefined && previous.input.fingerprint !== fingerprint;
+  if (changed && index.hasLineKeys && !options.force) {
+    throw new InputError(
+      `refusing to resume: ${options.input} changed since ${options.output} was written, and its lines are keyed by line number (line-N), ` +
+        'so the old keys would now point at other requests. Start over with --overwrite, or pass --force if the lines did not move.',
+      'input_changed',
+    );
+  }
+  return index;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

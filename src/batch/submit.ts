@@ -1,0 +1,273 @@
+// batch submit: split the input into parts, upload each, create its batch,
+// and keep the manifest beside the input; or resume a submit a crash cut short.
+//
+// In:  SubmitOptions and a BatchApi.  Out: the session over the manifest
+//      (for `--wait`), counts of what was done; the input's bad lines in the
+//      errors file, exactly as `run` writes them.
+// Owns the split pass (read → plan → split → part files in a temporary
+// folder) and the order upload → create per part. The part files live only
+// for the upload; a resume rebuilds those it still needs from the input.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, InputError } from '../core/errors.js';
+import { fingerprintFile } from '../core/fingerprint.js';
+import { openJsonlWriter, type JsonlWriter } from '../core/record.js';
+import type { Endpoint, ErrorRecord, InputProblem } from '../core/types.js';
+import { VERSION } from '../core/version.js';
+import type { BatchApi } from './api.js';
+import { readManifest, MANIFEST_VERSION, type Manifest, type ManifestPart } from './manifest.js';
+import { BatchSession, isPartEnded, type SessionOptions } from './session.js';
+import { splitInput, type PartLimits, type PartPlan } from './split.js';
+
+export interface SubmitOptions {
+  /** The input file (a path; stdin cannot be read again by later commands). */
+  input: string;
+  /** Errors file: the input's bad lines, one record each (default `<input>.errors.jsonl`). */
+  errors: string;
+  /** The manifest (default `<input>.batch.json`). */
+  manifestPath: string;
+  /** Endpoint of bare-form lines. */
+  endpoint: Endpoint;
+  /** Longest accepted input line, bytes. */
+  maxLineBytes: number;
+  /** Part limits for a new manifest; a resumed one keeps the limits it was split with. */
+  limits: PartLimits;
+  /** The API base the batches are sent to, recorded in the manifest. */
+  baseUrl: string;
+  /** Start a new manifest even though one exists (refused while its batches still run). */
+  overwrite: boolean;
+  /** Stop after the part being sent (the manifest stays consistent; submit again to continue). */
+  signal?: AbortSignal;
+  /** Folder for the part files while they upload. Default: the OS temporary folder. */
+  tempDir?: string;
+  session?: SessionOptions;
+}
+
+export interface SubmitResult {
+  session: BatchSession;
+  /** A manifest was already there and this submit continued it. */
+  isResumed: boolean;
+  /** The manifest was replaced (--overwrite). */
+  isReplaced: boolean;
+  inputProblems: number;
+  /** Stopped by the signal before every part was sent. */
+  isInterrupted: boolean;
+}
+
+export async function submitBatches(api: BatchApi, options: SubmitOptions): Promise<SubmitResult> {
+  if (options.input === '-') {
+    throw new ConfigError('batch needs an input file, not stdin: later commands (wait, download) read the input again');
+  }
+  const fingerprint = await fingerprintFile(options.input).catch((error: unknown) => {
+    throw new InputError(`cannot read input ${options.input}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
+  });
+  const existing = await readManifest(options.manifestPath);
+  let manifest: Manifest | null = null;
+  let isReplaced = false;
+  if (existing && !options.overwrite) {
+    checkManifestMatches(existing, options.manifestPath, options.input, fingerprint, options.baseUrl);
+    manifest = existing;
+  } else if (existing) {
+    const live = existing.parts.filter((part) => part.state !== 'pending' && !isPartEnded(part));
+    if (live.length > 0) {
+      throw new InputError(
+        `${options.manifestPath} has ${live.length} part(s) still running (e.g. part ${live[0]?.part}): ` +
+          'replacing it would submit the same requests twice. Cancel them first with `oai-batch batch cancel`, or wait for them.',
+        'batches_running',
+      );
+    }
+    isReplaced = true;
+  }
+
+  const errors = await openJsonlWriter(options.errors, { append: false });
+  let isErrorsClosed = false;
+  const folder = await mkdtemp(join(options.tempDir ?? tmpdir(), 'oai-batch-parts-'));
+  const partFiles = new PartFiles(folder);
+  let session: BatchSession | null = null;
+  try {
+    const runId = randomBytes(6).toString('hex');
+    let seq = 0;
+    const needsFile = (partNumber: number): boolean => {
+      const state = manifest?.parts[partNumber - 1]?.state;
+      return manifest === null || state === 'pending' || state === 'uploading';
+    };
+    const limits = manifest ? limitsOf(manifest) : options.limits;
+    const split = await splitInput({
+      input: options.input,
+      endpoint: manifest?.endpoint ?? options.endpoint,
+      maxLineBytes: manifest?.max_line_bytes ?? options.maxLineBytes,
+      limits,
+      onProblem: (problem) => errors.write(problemRecord(problem, `oaib_req_${runId}${(++seq).toString(36).padStart(6, '0')}`)),
+      onItem: (item, part, line) => (needsFile(part.part) ? partFiles.write(part, item.url, item.model, line) : undefined),
+    });
+    await partFiles.close();
+    isErrorsClosed = true;
+    await errors.close();
+
+    if (manifest === null) {
+      manifest = newManifest(options, fingerprint, split.lines, split.problems, split.parts);
+    } else {
+      checkSameParts(manifest, split.parts, options.manifestPath);
+    }
+    session = new BatchSession(options.manifestPath, manifest, api, options.session);
+    await session.save();
+
+    let isInterrupted = false;
+    for (const part of manifest.parts) {
+      if (options.signal?.aborted) {
+        isInterrupted = true;
+        break;
+      }
+      if (part.state === 'pending' || part.state === 'uploading') await session.upload(part, partFiles.pathOf(part.part));
+      await session.createReady();
+    }
+    return { session, isResumed: existing !== null && !isReplaced, isReplaced, inputProblems: split.problems, isInterrupted };
+  } finally {
+    if (!isErrorsClosed) await errors.close().catch(() => {});
+    await partFiles.close().catch(() => {});
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+/** The bad-line record `run` writes for the same line. */
+function problemRecord(problem: InputProblem, id: string): ErrorRecord {
+  const record: ErrorRecord = {
+    id,
+    custom_id: problem.customId,
+    line: problem.line,
+    response: null,
+    error: { code: problem.code, message: problem.message },
+    attempts: 0,
+  };
+  if (problem.metadata !== undefined) record.metadata = problem.metadata;
+  return record;
+}
+
+/** A manifest can be continued only for the same input, at the same API. */
+export function checkManifestMatches(manifest: Manifest, path: string, input: string, fingerprint: string, baseUrl: string): void {
+  if (manifest.input.fingerprint !== fingerprint) {
+    throw new InputError(
+      `${input} changed since ${path} was written, so its parts no longer match the file. ` +
+        'Cancel what still runs (`oai-batch batch cancel`), then submit again with --overwrite.',
+      'input_changed',
+    );
+  }
+  if (trimSlash(manifest.base_url) !== trimSlash(baseUrl)) {
+    throw new ConfigError(`the batches of ${path} were sent to ${manifest.base_url}, not ${baseUrl}: pass --base-url ${manifest.base_url}`);
+  }
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+export function limitsOf(manifest: Manifest): PartLimits {
+  return {
+    maxRequests: manifest.limits.max_requests,
+    maxEmbeddingInputs: manifest.limits.max_embedding_inputs,
+    maxBytes: manifest.limits.max_bytes,
+    maxEnqueuedTokens: manifest.limits.max_enqueued_tokens,
+  };
+}
+
+/** The split of the input today must be the split the manifest recorded (it is deterministic for the same input). */
+export function checkSameParts(manifest: Manifest, parts: readonly PartPlan[], path: string): void {
+  const same =
+    parts.length === manifest.parts.length &&
+    parts.every((plan, i) => {
+      const part = manifest.parts[i] as ManifestPart;
+      return (
+        part.endpoint === plan.endpoint &&
+        part.model === plan.model &&
+        part.first_line === plan.firstLine &&
+        part.last_line === plan.lastLine &&
+        part.requests === plan.requests
+      );
+    });
+  if (!same) {
+    throw new InputError(`the input no longer splits into the parts recorded in ${path}: was it edited?`, 'input_changed');
+  }
+}
+
+function newManifest(options: SubmitOptions, fingerprint: string, lines: number, problems: number, parts: readonly PartPlan[]): Manifest {
+  const manifestId = `obm_${randomBytes(8).toString('hex')}`;
+  const now = new Date().toISOString();
+  return {
+    version: MANIFEST_VERSION,
+    manifest_id: manifestId,
+    tool: { name: 'oai-batch', version: VERSION },
+    input: { path: options.input, fingerprint, lines },
+    base_url: options.baseUrl,
+    endpoint: options.endpoint,
+    max_line_bytes: options.maxLineBytes,
+    limits: {
+      max_requests: options.limits.maxRequests,
+      max_embedding_inputs: options.limits.maxEmbeddingInputs,
+      max_bytes: options.limits.maxBytes,
+      max_enqueued_tokens: options.limits.maxEnqueuedTokens,
+    },
+    input_problems: problems,
+    created_at: now,
+    updated_at: now,
+    parts: parts.map((plan) => ({
+      part: plan.part,
+      endpoint: plan.endpoint,
+      model: plan.model,
+      first_line: plan.firstLine,
+      last_line: plan.lastLine,
+      requests: plan.requests,
+      embedding_inputs: plan.embeddingInputs,
+      bytes: plan.bytes,
+      enqueued_tokens: plan.enqueuedTokens,
+      filename: `${manifestId}-part-${plan.part}.jsonl`,
+      state: 'pending',
+      file_id: null,
+      batch_id: null,
+      attempt: 0,
+      status: null,
+      request_counts: null,
+      errors: [],
+      output_file_id: null,
+      error_file_id: null,
+      previous_batches: [],
+      retry_at: null,
+    })),
+  };
+}
+
+/**
+ * The part files being written during the split pass. One writer is open per
+ * (endpoint, model): when a group moves on to its next part, the previous
+ * part is complete and its file is closed, so open files stay few.
+ */
+class PartFiles {
+  private readonly open = new Map<string, { part: number; writer: JsonlWriter }>();
+
+  constructor(private readonly folder: string) {}
+
+  pathOf(part: number): string {
+    return join(this.folder, `part-${part}.jsonl`);
+  }
+
+  async write(part: PartPlan, endpoint: string, model: string, line: string): Promise<void> {
+    const key = `${endpoint}\u0000${model}`;
+    let current = this.open.get(key);
+    if (current && current.part !== part.part) {
+      await current.writer.close();
+      current = undefined;
+    }
+    if (!current) {
+      current = { part: part.part, writer: await openJsonlWriter(this.pathOf(part.part), { append: false }) };
+      this.open.set(key, current);
+    }
+    await current.writer.writeRaw(line);
+  }
+
+  async close(): Promise<void> {
+    for (const { writer } of this.open.values()) await writer.close();
+    this.open.clear();
+  }
+}
