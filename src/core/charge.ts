@@ -113,12 +113,12 @@ export function measurePrompt(url: Endpoint, body: Record<string, unknown>): Pro
       }
       break;
     }
+    // A completions prompt and an embeddings input take the same forms: a string, strings,
+    // one token array, or token arrays.
     case '/v1/completions':
-      for (const text of textsOf(body.prompt)) add(text);
-      break;
     case '/v1/embeddings':
     case '/v1/moderations': {
-      const input = body.input;
+      const input = url === '/v1/completions' ? body.prompt : body.input;
       if (typeof input === 'string') {
         add(input);
       } else if (Array.isArray(input)) {
