@@ -93,6 +93,7 @@ export class ModelApi {
       charEstimate(prompt.chars) + (maxOutputTokensOf(endpoint, fields) ?? DEFAULT_OUTPUT_TOKENS * positiveIntegerOr(fields.n, 1));
     const admission = limiter.admit(ctx.apiKey, model, charge, performance.now());
     if (admission.kind !== 'ok') return this.sendRateLimited(ctx, model, admission);
+    stats.countAdmission(charge, Date.now());
     const limitHeaders = rateLimitHeaders(admission.state);
 
     const hash = new RequestHash(digest, options.seed);

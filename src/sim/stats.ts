@@ -40,6 +40,13 @@ export interface SimStats {
   duplicates: number;
   /** Requests whose JSON body had a top-level `metadata` key. */
   withMetadata: number;
+  /**
+   * Requests that passed the rate limits, the tokens they were charged at
+   * admission (characters / 4 + output limit), and the first and last
+   * admission times (epoch ms, null before any): the rate a client achieved,
+   * as the server measures it.
+   */
+  admitted: { requests: number; tokens: number; firstAt: number | null; lastAt: number | null };
 }
 
 export class StatsRecorder {
@@ -53,6 +60,14 @@ export class StatsRecorder {
   private faults = emptyFaults();
   private billed = new Map<string, BilledTotals>();
   private answered = new Map<string, number>();
+  private admitted = { requests: 0, tokens: 0, firstAt: null as number | null, lastAt: null as number | null };
+
+  countAdmission(charge: number, nowMs: number): void {
+    this.admitted.requests++;
+    this.admitted.tokens += charge;
+    this.admitted.firstAt ??= nowMs;
+    this.admitted.lastAt = nowMs;
+  }
 
   requestStarted(): void {
     this.requests++;
@@ -104,6 +119,7 @@ export class StatsRecorder {
       answered: Object.fromEntries(this.answered),
       duplicates: this.duplicates,
       withMetadata: this.withMetadata,
+      admitted: { ...this.admitted },
     };
   }
 
@@ -118,6 +134,7 @@ export class StatsRecorder {
     this.faults = emptyFaults();
     this.billed = new Map();
     this.answered = new Map();
+    this.admitted = { requests: 0, tokens: 0, firstAt: null, lastAt: null };
   }
 }
 
