@@ -263,6 +263,6 @@ console.log('| case | scenario | wall | achieved ÷ limit (server) | (end to end
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.id} | ${r.name} | ${r.wallSeconds.toFixed(1)} s | ${r.ratio === null ? '–' : r.ratio.toFixed(3)} | ${r.requestsPerSecond.toFixed(0)} | ${r.rateLimited} (${pct(r.rateLimitedShare)}) | ${pct(r.completeness)} | ${r.maxRssMB.toFixed(0)} MB | ${r.maxInFlight} |`,
+    `| ${r.id} | ${r.name} | ${r.wallSeconds.toFixed(1)} s | ${r.ratio === null ? '–' : r.ratio.toFixed(3)} | ${r.wallRatio === null ? '–' : r.wallRatio.toFixed(3)} | ${r.requestsPerSecond.toFixed(0)} | ${r.rateLimited} (${pct(r.rateLimitedShare)}) | ${pct(r.completeness)} | ${r.maxRssMB.toFixed(0)} MB | ${r.maxInFlight} |`,
   );
 }
