@@ -172,9 +172,13 @@ class GzipJsonlWriter implements JsonlWriter {
   }
 }
 
+let temporaryCount = 0;
+
 /** Writes a whole file atomically: a temporary file beside it, fsynced, then renamed over it. */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const temporary = `${path}.tmp-${process.pid}`;
+  // One temporary name per call: two writes of the same path at once must not share (and mix) one file.
+  temporaryCount += 1;
+  const temporary = `${path}.tmp-${process.pid}-${temporaryCount}`;
   const file = await open(temporary, 'w');
   try {
     await file.writeFile(text);
