@@ -83,7 +83,8 @@ export function connectionBuilder(yargs: Argv): Argv {
 export function connectionOptions(args: Args, env: Record<string, string | undefined>): ConnectionOptions {
   const simulate = args.simulate === true;
   const flagUrl = optionalString(args, 'base-url');
-  const baseUrl = flagUrl ?? env.OPENAI_BASE_URL ?? DEFAULT_BASE_URL;
+  // An empty OPENAI_BASE_URL means unset, as for the keys below and in the official SDK.
+  const baseUrl = flagUrl ?? (env.OPENAI_BASE_URL || DEFAULT_BASE_URL);
   if (!simulate) {
     try {
       const url = new URL(baseUrl);
