@@ -113,7 +113,10 @@ function isExcluded(url: URL, noProxy: string): boolean {
     const entry = raw.trim().toLowerCase();
     if (!entry) continue;
     if (entry === '*') return true;
-    const [entryHost, entryPort] = entry.split(/:(?=\d+$)/) as [string, string | undefined];
+    // `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address (`::1`, whose colons are not a port).
+    const match = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry) ?? /^([^:]+):(\d+)$/.exec(entry);
+    const entryHost = match ? (match[1] as string) : entry;
+    const entryPort = match?.[2];
     if (entryPort && entryPort !== port) continue;
     const bare = entryHost.replace(/^\*?\./, '');
     if (host === bare || host.endsWith(`.${bare}`)) return true;
