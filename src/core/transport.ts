@@ -91,7 +91,9 @@ function commonHeaders(options: TransportOptions, auth: 'api' | 'admin' | undefi
 export function dispatcherFor(baseUrl: string, env: Record<string, string | undefined>, connections: number): Dispatcher {
   const agentOptions = { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections, pipelining: 1 };
   const proxy = proxyFor(baseUrl, env);
-  return proxy ? new ProxyAgent({ ...agentOptions, uri: proxy }) : new Agent(agentOptions);
+  // proxyTunnel false: an http target goes to an http proxy as an absolute-form request, as curl
+  // sends it (proxies commonly refuse CONNECT to port 80); https targets are still tunnelled.
+  return proxy ? new ProxyAgent({ ...agentOptions, uri: proxy, proxyTunnel: false }) : new Agent(agentOptions);
 }
 
 /** The proxy URL to use for `target`, following the usual HTTPS_PROXY / HTTP_PROXY / NO_PROXY conventions, or null. */
