@@ -318,7 +318,14 @@ class SdkTransport implements Transport {
       }
       const headers: HeaderMap = {};
       response.headers.forEach((value: string, key: string) => (headers[key] = value));
-      const text = await response.text();
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (error) {
+        // A body cut short (a reset mid-answer) fails here, after the SDK call returned.
+        if (signal.aborted) throw error;
+        throw connectionError(error);
+      }
       return { status: response.status, headers, text, json: parseJson(text), requestId: headers['x-request-id'] ?? null };
     });
   }
