@@ -187,10 +187,13 @@ async function withTimeout<T>(
 }
 
 function connectionError(error: unknown): ConnectionError {
-  const e = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  const code = e.code ?? e.cause?.code;
-  const message = e.cause?.message ?? e.message ?? String(error);
-  return new ConnectionError(code ? `${code}: ${message}` : message, { cause: error });
+  type Cause = { code?: string; message?: string; cause?: unknown };
+  // The useful part may sit deep in the cause chain: the SDK's "Connection error." wraps
+  // fetch's "fetch failed", which wraps the ECONNREFUSED. Take the first level with a code.
+  let e = error as Cause;
+  for (let depth = 0; depth < 5 && e.code === undefined && e.cause && typeof e.cause === 'object'; depth++) e = e.cause as Cause;
+  const message = e.message ?? String(error);
+  return new ConnectionError(e.code ? `${e.code}: ${message}` : message, { cause: error });
 }
 
 class UndiciTransport implements Transport {
