@@ -130,6 +130,28 @@ describe('exportResults', () => {
     expect(report).toMatchObject({ succeeded: 15, pending: 5 });
   });
 
+  it('joins every record of a results file larger than one read block, whether read in runs or one by one', async () => {
+    const input = dir.file('long.jsonl');
+    await writeJsonl(input, Array.from({ length: 400 }, (_, i) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `long ${i}` }], max_tokens: 30, metadata: { note: 'x'.repeat(1500) } })));
+    await run(input, { concurrency: 32 });
+    const path = dir.file('long.results.jsonl');
+    const records = await readJsonl<ResultRecord>(path);
+    expect((await readFile(path)).length).toBeGreaterThan(2 * 256 * 1024);
+    const textOf = new Map(records.map((r) => [r.line, (r.response.body as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content]));
+
+    const inOrder = rowsOf((await exportRows(input)).text);
+    // Every other record swapped with its neighbour: half the reads are backwards.
+    const lines = (await readFile(path, 'utf8')).trim().split('\n');
+    for (let i = 0; i + 1 < lines.length; i += 2) [lines[i], lines[i + 1]] = [lines[i + 1]!, lines[i]!];
+    await writeFile(path, lines.join('\n') + '\n');
+    const swapped = rowsOf((await exportRows(input)).text);
+
+    for (const rows of [inOrder, swapped]) {
+      expect(rows.map((r) => r.line)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+      expect(rows.every((r) => r.status === 'succeeded' && r.output === textOf.get(r.line))).toBe(true);
+    }
+  });
+
   it('reads a .gz results file and skips a torn last line', async () => {
     const input = dir.file('zipped.jsonl');
     await writeJsonl(input, Array.from({ length: 5 }, (_, i) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `z${i}` }], max_tokens: 8 })));

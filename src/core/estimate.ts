@@ -258,6 +258,12 @@ export class EstimateBuilder {
         : 'expected assumes each request uses half its output limit (give --expected-output-tokens N to set it)',
     );
     notes.push('min and expected price the prompt uncached; prompt caching (prompts of 1,024 tokens or more) can lower the real input cost');
+    const learned = Object.entries(byModel).filter(([, m]) => m.limits.source === 'earlier_run' || m.limits.source === 'mixed');
+    if (learned.length > 0) {
+      notes.push(
+        `time for ${learned.map(([model]) => model).join(', ')} uses the limits the API announced to an earlier run of this input (its summary's limits, --headroom applied); --rpm/--tpm override them`,
+      );
+    }
     if (totals.time_seconds === null && Object.keys(byModel).length > 0) {
       notes.push('time needs rate limits: give --rpm and/or --tpm (or run once: the limits the API announces are kept in the summary and used here)');
     }

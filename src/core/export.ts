@@ -102,6 +102,9 @@ export interface ExportReport {
   unreadable: number;
 }
 
+/** Rows are handed to `write` in chunks of about this many characters, not one call per row. */
+const WRITE_CHUNK_CHARS = 64 * 1024;
+
 /** Streams the joined rows, formatted, to `write` (awaited: a slow writer holds the reading back). */
 export async function exportResults(options: ExportOptions, write: (text: string) => Promise<void>): Promise<ExportReport> {
   const report: ExportReport = { lines: 0, succeeded: 0, failed: 0, pending: 0, mismatched: 0, unplaced: 0, unreadable: 0 };
@@ -109,18 +112,23 @@ export async function exportResults(options: ExportOptions, write: (text: string
   try {
     const index = new RecordIndex();
     for (const [kind, source] of sources) await indexRecords(source.path, kind, index, report);
-    const handles = new Map<SourceKind, FileHandle>();
+    const readers = new Map<SourceKind, RecordReader>();
     try {
-      for (const [kind, source] of sources) handles.set(kind, await open(source.path, 'r'));
-      if (options.format === 'csv') await write(csvLine(EXPORT_COLUMNS));
+      for (const [kind, source] of sources) readers.set(kind, new RecordReader(await open(source.path, 'r')));
+      let pending = options.format === 'csv' ? csvLine(EXPORT_COLUMNS) : '';
       for await (const planned of planInput(options)) {
-        const row = await joinLine(planned, index, handles, report);
+        const row = await joinLine(planned, index, readers, report);
         report.lines += 1;
         report[row.status] += 1;
-        await write(options.format === 'csv' ? csvLine(EXPORT_COLUMNS.map((column) => csvValue(row[column]))) : JSON.stringify(row) + '\n');
+        pending += options.format === 'csv' ? csvLine(EXPORT_COLUMNS.map((column) => csvValue(row[column]))) : JSON.stringify(row) + '\n';
+        if (pending.length >= WRITE_CHUNK_CHARS) {
+          await write(pending);
+          pending = '';
+        }
       }
+      if (pending !== '') await write(pending);
     } finally {
-      await Promise.all([...handles.values()].map((handle) => handle.close()));
+      await Promise.all([...readers.values()].map((reader) => reader.close()));
     }
   } finally {
     await Promise.all([...sources.values()].map((source) => source.cleanup()));
@@ -245,13 +253,56 @@ async function forEachLine(path: string, visit: (text: string, offset: number, l
   if (partBytes > 0) finish(Buffer.alloc(0));
 }
 
+/**
+ * Positioned reads of records. Results are usually written in roughly input
+ * order (completion order follows sending order), so when a record starts
+ * just after the previous one a whole block is read and the next records are
+ * served from it; records far apart (a shuffled file) are read one by one,
+ * so random order costs one small read each, never a block each.
+ */
+class RecordReader {
+  static readonly BLOCK_BYTES = 256 * 1024;
+  /** A record starting within this many bytes after the previous one counts as sequential. */
+  static readonly NEAR_BYTES = 4096;
+  readonly #handle: FileHandle;
+  #block = Buffer.alloc(RecordReader.BLOCK_BYTES);
+  #blockStart = 0;
+  #blockBytes = 0;
+  #lastEnd = -1;
+
+  constructor(handle: FileHandle) {
+    this.#handle = handle;
+  }
+
+  async read(offset: number, length: number): Promise<string> {
+    const isNear = offset >= this.#lastEnd && offset - this.#lastEnd <= RecordReader.NEAR_BYTES;
+    this.#lastEnd = offset + length;
+    if (offset >= this.#blockStart && offset + length <= this.#blockStart + this.#blockBytes) {
+      return this.#block.toString('utf8', offset - this.#blockStart, offset - this.#blockStart + length);
+    }
+    if (!isNear || length > RecordReader.BLOCK_BYTES) {
+      const buffer = Buffer.alloc(length);
+      await this.#handle.read(buffer, 0, length, offset);
+      return buffer.toString('utf8');
+    }
+    const { bytesRead } = await this.#handle.read(this.#block, 0, RecordReader.BLOCK_BYTES, offset);
+    this.#blockStart = offset;
+    this.#blockBytes = bytesRead;
+    return this.#block.toString('utf8', 0, Math.min(length, bytesRead));
+  }
+
+  close(): Promise<void> {
+    return this.#handle.close();
+  }
+}
+
 // ---------------------------------------------------------------------------
 // The join.
 
 async function joinLine(
   planned: RequestItem | InputProblem,
   index: RecordIndex,
-  handles: Map<SourceKind, FileHandle>,
+  readers: Map<SourceKind, RecordReader>,
   report: ExportReport,
 ): Promise<ExportRow> {
   const item = isInputProblem(planned) ? null : planned;
@@ -285,10 +336,8 @@ async function joinLine(
 
   const where = index.get(planned.line);
   if (!where) return row;
-  const handle = handles.get(where.kind === ERRORS ? 'errors' : 'results') as FileHandle;
-  const buffer = Buffer.alloc(where.length);
-  await handle.read(buffer, 0, where.length, where.offset);
-  const record = JSON.parse(buffer.toString('utf8')) as Record<string, unknown>;
+  const reader = readers.get(where.kind === ERRORS ? 'errors' : 'results') as RecordReader;
+  const record = JSON.parse(await reader.read(where.offset, where.length)) as Record<string, unknown>;
   if (record.custom_id !== planned.customId) {
     report.mismatched += 1;
     return row;
