@@ -105,7 +105,9 @@ export function proxyFor(target: string, env: Record<string, string | undefined>
       : env.HTTP_PROXY ?? env.http_proxy;
   if (!proxy) return null;
   const noProxy = env.NO_PROXY ?? env.no_proxy ?? '';
-  return isExcluded(url, noProxy) ? null : proxy;
+  if (isExcluded(url, noProxy)) return null;
+  // `proxy.internal:3128` without a scheme means http://, as curl reads it.
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(proxy) ? proxy : `http://${proxy}`;
 }
 
 function isExcluded(url: URL, noProxy: string): boolean {
