@@ -21,6 +21,8 @@ describe('proxyFor', () => {
     ['http_proxy (lower case) for an http target', 'http://10.0.0.5:8080/v1', { http_proxy: Q }, Q],
     ['no proxy for an http target when only HTTPS_PROXY is set', 'http://10.0.0.5:8080/v1', { HTTPS_PROXY: P }, null],
     ['an empty HTTPS_PROXY as unset', 'https://api.openai.com/v1', { HTTPS_PROXY: '' }, null],
+    ['http:// for a proxy given without a scheme', 'https://api.openai.com/v1', { HTTPS_PROXY: 'proxy.internal:3128' }, P],
+    ['an https proxy as given', 'https://api.openai.com/v1', { HTTPS_PROXY: 'https://proxy.internal:3129' }, 'https://proxy.internal:3129'],
   ])('gives %s', (_name, target, env, expected) => {
     expect(proxyFor(target, env)).toBe(expected);
   });
