@@ -103,7 +103,7 @@ describe('simulated Files API', () => {
     form.append('file', new Blob(['{}\n']), 'x.jsonl');
     const missing = await fetch(`${sim!.url}/files`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: form });
     expect(missing.status).toBe(400);
-    expect((await missing.json()).error.param).toBe('purpose');
+    expect(((await missing.json()) as any).error.param).toBe('purpose');
     expect((await upload('{}\n', 'x.csv')).status).toBe(400);
     const unknown = await call('GET', '/files/file-nope/content');
     expect(unknown.status).toBe(404);
@@ -113,7 +113,7 @@ describe('simulated Files API', () => {
 
 describe('simulated Batch API', () => {
   it('moves validating → in_progress → finalizing → completed, with request_counts growing while in progress', async () => {
-    await start({ batch: { stepMs: 60 } });
+    await start({ batch: { stepMs: 100 } });
     const batch = await createBatch(chatFile(300), '/v1/chat/completions', { part: '1' });
     expect(batch).toMatchObject({ object: 'batch', status: 'validating', completion_window: '24h', metadata: { part: '1' } });
     const seen = [batch, ...(await pollUntil(batch.id, ['completed']))];
@@ -205,7 +205,7 @@ describe('simulated Batch API', () => {
 
   it('refuses a batch past the enqueued-token limit with token_limit_exceeded, and takes one again once the queue drained', async () => {
     // Each 100-line file enqueues about 1,000 prompt tokens.
-    await start({ batch: { stepMs: 40, enqueuedTokenLimit: 1_500 } });
+    await start({ batch: { stepMs: 150, enqueuedTokenLimit: 1_500 } });
     const first = await createBatch(chatFile(100));
     await pollUntil(first.id, ['in_progress']);
     const second = await createBatch(chatFile(100));
@@ -219,10 +219,10 @@ describe('simulated Batch API', () => {
   });
 
   it('cancels a running batch: cancelling, then cancelled with the partial output', async () => {
-    await start({ batch: { stepMs: 80 } });
+    await start({ batch: { stepMs: 200 } });
     const batch = await createBatch(chatFile(400));
     await pollUntil(batch.id, ['in_progress']);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 150));
     const cancelling = await call('POST', `/batches/${batch.id}/cancel`);
     expect(cancelling.json.status).toBe('cancelling');
     const [done] = (await pollUntil(batch.id, ['cancelled'])).slice(-1);
@@ -243,7 +243,7 @@ describe('simulated Batch API', () => {
   });
 
   it('expires a batch still in progress at the end of its window, keeping what was done and listing the rest as batch_expired', async () => {
-    await start({ batch: { stepMs: 100, expiresAfterMs: 260 } });
+    await start({ batch: { stepMs: 150, expiresAfterMs: 400 } });
     const batch = await createBatch(chatFile(300));
     const [done] = (await pollUntil(batch.id, ['expired', 'completed'])).slice(-1);
     expect(done.status).toBe('expired');

@@ -264,7 +264,8 @@ describe('submit → wait → download', () => {
   });
 
   it('submits a part again when the API refused it with token_limit_exceeded, once capacity frees', async () => {
-    const api = await simulator({ batch: { stepMs: 25, enqueuedTokenLimit: 100 } });
+    // Long steps: part 1 is still running when parts 2 and 3 are validated, however slow the machine.
+    const api = await simulator({ batch: { stepMs: 200, enqueuedTokenLimit: 100 } });
     const input = dir.file('in.jsonl');
     await writeJsonl(input, Array.from({ length: 30 }, (_, i) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Question ${i}` }] })));
     const events: BatchEvent[] = [];
@@ -283,7 +284,7 @@ describe('submit → wait → download', () => {
 
 describe('failures', () => {
   it('reports expired parts, all-failed parts and rejected lines, and run --resume then sends exactly what is missing', async () => {
-    const api = await simulator({ batch: { stepMs: 100, expiresAfterMs: 260 } });
+    const api = await simulator({ batch: { stepMs: 150, expiresAfterMs: 400 } });
     const input = dir.file('in.jsonl');
     const good = Array.from({ length: 200 }, (_, i) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Question ${i}` }], max_tokens: 10 }));
     const rejected = { model: 'gpt-4o-mini', messages: [], max_tokens: 10 };
@@ -307,6 +308,7 @@ describe('failures', () => {
     expect(expired).toBeGreaterThan(0);
     expect(summary.requests.succeeded + expired + 2).toBe(202);
     expect(errors.every((e) => e.via === 'batch')).toBe(true);
+    expect(summary.warnings).toContain(`part 1 (${submitted.session.manifest.parts[0]!.batch_id}) expired before every request ran (24 h window)`);
     expect(exitCode).toBe(2);
 
     // run --resume: only the lines without a success are sent.
@@ -335,7 +337,7 @@ describe('failures', () => {
   });
 
   it('cancel stops running parts and never sends parts not yet created; download keeps what finished', async () => {
-    const api = await simulator({ batch: { stepMs: 80 } });
+    const api = await simulator({ batch: { stepMs: 200 } });
     const input = dir.file('in.jsonl');
     await writeJsonl(input, Array.from({ length: 300 }, (_, i) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Q ${i}` }] })));
     // Part 1 fills the enqueued-token limit: part 2 waits and is never created.

@@ -4,9 +4,11 @@
 // In:  a Transport.  Out: typed Batch and File objects, and file contents.
 // Owns the request shapes of OPENAI-API.md §7; nothing here keeps state.
 
-import { openAsBlob } from 'node:fs';
+import { createWriteStream, openAsBlob } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { callWithRetry, type CallOptions } from '../core/call.js';
-import { OaiBatchError } from '../core/errors.js';
+import { ConnectionError, OaiBatchError } from '../core/errors.js';
 import type { Transport } from '../core/transport.js';
 
 export type BatchStatus = 'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
@@ -64,7 +66,10 @@ interface ListPage<T> {
 /** Uploads up to 200 MB: give them time. */
 const UPLOAD_TIMEOUT_MS = 15 * 60_000;
 const CALL_TIMEOUT_MS = 120_000;
-const CONTENT_TIMEOUT_MS = 15 * 60_000;
+/** A download stalled this long (no bytes) is cut and started again. */
+const CONTENT_IDLE_TIMEOUT_MS = 5 * 60_000;
+/** Downloads cut off mid-way are started again this many times. */
+const CONTENT_ATTEMPTS = 3;
 
 export class BatchApi {
   constructor(
@@ -127,14 +132,27 @@ export class BatchApi {
     }
   }
 
-  /** GET /v1/files/{id}/content: the raw JSONL text. */
-  async fileContent(id: string): Promise<string> {
-    const response = await callWithRetry(
-      this.transport,
-      { method: 'GET', path: `/files/${encodeURIComponent(id)}/content`, timeoutMs: CONTENT_TIMEOUT_MS, ...this.signalOption() },
-      { ...this.callOptions, isRawBody: true },
-    );
-    return response.text;
+  /**
+   * GET /v1/files/{id}/content into the file at `path`, streamed: an output
+   * file (embeddings above all) can be larger than a string may be. A
+   * download cut off mid-way starts again from the beginning.
+   */
+  async downloadFile(id: string, path: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const response = await callWithRetry(
+        this.transport,
+        { method: 'GET', path: `/files/${encodeURIComponent(id)}/content`, timeoutMs: CONTENT_IDLE_TIMEOUT_MS, isStreamed: true, ...this.signalOption() },
+        { ...this.callOptions, isRawBody: true },
+      );
+      try {
+        await pipeline(response.stream ?? Readable.from([response.text]), createWriteStream(path));
+        return;
+      } catch (error) {
+        if (attempt >= CONTENT_ATTEMPTS) {
+          throw new ConnectionError(`the download of ${id} was cut off ${attempt} times: ${(error as Error).message}`, { cause: error });
+        }
+      }
+    }
   }
 
   private call(request: Parameters<Transport['request']>[0]): ReturnType<typeof callWithRetry> {

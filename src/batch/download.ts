@@ -6,19 +6,22 @@
 //      summary with mode "batch"; the exit code it implies.
 // Owns the join of answers to input lines: the input is streamed once and
 // only what the answers need is held (per custom_id of an ended part: line,
-// metadata, part, index in the part); output files are then read one at a
-// time. Successes already in the results file are never appended again.
+// metadata, part, index in the part); each output file is then downloaded to
+// a temporary file and read line by line. Successes already in the results
+// file are never appended again.
 //
 // An answer whose part ended without one becomes an error record:
 // batch_failed / batch_expired / batch_cancelled (or the validation error the
 // API named for its line), so `run --resume` afterwards sends exactly those.
 
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { constants as fsConstants, createReadStream } from 'node:fs';
+import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { ConfigError, InputError, errorObjectOf } from '../core/errors.js';
 import { fingerprintFile } from '../core/fingerprint.js';
+import { readLines } from '../core/read.js';
 import type { KeySet } from '../core/keyset.js';
 import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from '../core/record.js';
 import { endpointOfBody, indexResults, type ResumeIndex } from '../core/resume.js';
@@ -130,11 +133,19 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
 
     // 2. Each ended part's output and error files, one file in memory at a time.
     const merger = new AnswerMerger(results, errors, needed, ledger, stats);
-    for (const part of ended.values()) {
-      for (const fileId of [part.output_file_id, part.error_file_id]) {
-        if (fileId === null) continue;
-        await merger.mergeFile(await api.fileContent(fileId), part);
+    const folder = await mkdtemp(join(tmpdir(), 'oai-batch-download-'));
+    try {
+      for (const part of ended.values()) {
+        for (const fileId of [part.output_file_id, part.error_file_id]) {
+          if (fileId === null) continue;
+          const path = join(folder, `${fileId}.jsonl`);
+          await api.downloadFile(fileId, path);
+          await merger.mergeFile(path, part);
+          await rm(path, { force: true });
+        }
       }
+    } finally {
+      await rm(folder, { recursive: true, force: true });
     }
     if (merger.unknownLines > 0) warnings.push(`${merger.unknownLines} answer lines matched no request of the input and were ignored`);
 
@@ -152,6 +163,11 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
     await Promise.allSettled([results.close(), errors.close()]);
   }
 
+  for (const part of manifest.parts) {
+    if (part.state !== 'submitted') continue;
+    if (part.status === 'failed') warnings.push(`part ${part.part} (${part.batch_id}) failed: ${describeErrors(part.errors)}`);
+    if (part.status === 'expired') warnings.push(`part ${part.part} (${part.batch_id}) expired before every request ran (24 h window)`);
+  }
   const pendingParts = manifest.parts.filter((part) => !isPartEnded(part));
   if (pendingParts.length > 0) {
     const requests = pendingParts.reduce((sum, part) => sum + part.requests, 0);
@@ -189,14 +205,10 @@ class AnswerMerger {
     private readonly stats: RunStats,
   ) {}
 
-  async mergeFile(text: string, part: ManifestPart): Promise<void> {
-    let start = 0;
-    while (start < text.length) {
-      let end = text.indexOf('\n', start);
-      if (end === -1) end = text.length;
-      const line = text.slice(start, end).trim();
-      start = end + 1;
-      if (line !== '') await this.mergeLine(line, part);
+  /** Merges every line of a downloaded output or error file, streamed: one line in memory at a time. */
+  async mergeFile(path: string, part: ManifestPart): Promise<void> {
+    for await (const record of readLines(createReadStream(path), Number.MAX_SAFE_INTEGER)) {
+      if (record.kind === 'text') await this.mergeLine(record.text, part);
     }
   }
 

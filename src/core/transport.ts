@@ -15,6 +15,7 @@ import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
 import type OpenAI from 'openai';
 import { ConnectionError, TimeoutError } from './errors.js';
 import type { HeaderMap } from './headers.js';
+import type { Readable } from 'node:stream';
 
 export interface HttpRequest {
   method: 'GET' | 'POST' | 'DELETE';
@@ -28,9 +29,11 @@ export interface HttpRequest {
   form?: FormData;
   /** Which key to send: the API key (default) or the admin key (organisation endpoints). */
   auth?: 'api' | 'admin';
-  /** Per-attempt timeout in ms. */
+  /** Per-attempt timeout in ms (with `isStreamed`: until the headers, then the longest pause between chunks). */
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Hand a 2xx body over unread as `HttpResponse.stream` (file downloads larger than a string can hold). */
+  isStreamed?: boolean;
 }
 
 export interface HttpResponse {
@@ -41,6 +44,8 @@ export interface HttpResponse {
   /** The parsed JSON body, or undefined when the body is not JSON. */
   json: unknown;
   requestId: string | null;
+  /** The unread body of a 2xx answer to an `isStreamed` request (`text` is then empty); the caller must consume it. */
+  stream?: Readable;
 }
 
 export interface Transport {
@@ -230,11 +235,16 @@ class UndiciTransport implements Transport {
           signal,
           // Our own timer covers the whole exchange; undici's would fire first on long generations.
           headersTimeout: 0,
-          bodyTimeout: 0,
+          // A streamed body outlives our timer: undici then stops it when it stalls.
+          bodyTimeout: req.isStreamed ? req.timeoutMs : 0,
         });
       } catch (error) {
         if (signal.aborted) throw error;
         throw connectionError(error);
+      }
+      if (req.isStreamed && answer.statusCode >= 200 && answer.statusCode < 300) {
+        const streamedHeaders = flattenHeaders(answer.headers);
+        return { status: answer.statusCode, headers: streamedHeaders, text: '', json: undefined, requestId: streamedHeaders['x-request-id'] ?? null, stream: answer.body };
       }
       let text: string;
       try {
@@ -288,6 +298,17 @@ class SdkTransport implements Transport {
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
+    if (req.isStreamed) {
+      // Downloads: the undici transport's stream, its connection closed once the stream is.
+      const fallback = new UndiciTransport(this.#options);
+      const response = await fallback.request(req).catch(async (error: unknown) => {
+        await fallback.close();
+        throw error;
+      });
+      if (response.stream) response.stream.once('close', () => void fallback.close());
+      else await fallback.close();
+      return response;
+    }
     if (req.form || req.auth === 'admin') {
       // Uploads and admin paths are rare; the undici transport's shape covers them.
       const fallback = new UndiciTransport(this.#options);
