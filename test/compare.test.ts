@@ -1,6 +1,9 @@
 // compare: the same sample through several models under one limiter, over
 // real HTTP to the simulator; the CLI as a child process for its exit code.
 
+import yargs from 'yargs';
+import type { Args, CommandSpec } from '../src/cli/command.js';
+import { compareCommand } from '../src/cli/compare.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -214,5 +217,58 @@ describe('oai-batch compare (CLI)', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('Expected `models` to name each model once, got `gpt-4o-mini` twice');
     expect(s.stats().requests).toBe(0);
+  });
+});
+
+/** argv → options the way the CLI does it: strict yargs with the command's own builder, then its toOptions. */
+function optionsOf<O>(spec: CommandSpec<O>, argv: string[], env: Record<string, string | undefined> = {}): O {
+  let parsed: Args | undefined;
+  yargs(argv)
+    .strict()
+    .exitProcess(false)
+    .fail((message: string | undefined, error: Error | undefined) => {
+      throw new Error(message ?? error?.message ?? 'invalid arguments');
+    })
+    .command(spec.command, '', spec.builder, (args: Args) => {
+      parsed = args;
+    })
+    .parseSync();
+  return spec.toOptions(parsed as Args, { env, cwd: '/work' });
+}
+
+describe('compare: argv → options', () => {
+  it('fills run’s defaults and splits the model list', () => {
+    expect(optionsOf(compareCommand, ['compare', 'in.jsonl', '--models', 'gpt-4o-mini, gpt-4.1-mini', '--models', 'o4-mini'])).toMatchObject({
+      scan: { input: 'in.jsonl', endpoint: '/v1/chat/completions' },
+      models: ['gpt-4o-mini', 'gpt-4.1-mini', 'o4-mini'],
+      sampleSize: 100,
+      seed: undefined,
+      outDir: undefined,
+      connection: { simulate: false },
+      concurrency: 512,
+      timeoutMs: 120_000,
+      maxAttempts: 6,
+      headroom: 0.9,
+      format: 'table',
+    });
+  });
+
+  it('takes the sample, seed, output folder, connection and rate flags', () => {
+    expect(
+      optionsOf(
+        compareCommand,
+        ['compare', 'in.jsonl', '--models', 'a,b', '--sample', '20', '--seed', '0', '--out-dir', 'out', '--simulate', '--rpm', '60', '--tpm', '9000', '--concurrency', '4', '--timeout', '2.5', '--max-attempts', '2', '--prices', 'p.json'],
+        { OPENAI_API_KEY: 'sk-x' },
+      ),
+    ).toMatchObject({ sampleSize: 20, seed: 0, outDir: 'out', connection: { simulate: true, apiKey: 'sk-x' }, rpm: 60, tpm: 9000, concurrency: 4, timeoutMs: 2500, maxAttempts: 2, pricesPath: 'p.json' });
+  });
+
+  it.each([
+    [['compare', 'in.jsonl'], 'Missing required argument: models'],
+    [['compare', 'in.jsonl', '--models', ' , '], 'Expected `models` to name at least one model'],
+    [['compare', '-', '--models', 'a'], 'compare needs an input file (not stdin)'],
+    [['compare', 'in.jsonl', '--models', 'a', '--sample', '0'], 'Expected `sample` to be an integer ≥ 1, got `0`'],
+  ])('rejects %j', (argv, message) => {
+    expect(() => optionsOf(compareCommand, argv)).toThrow(message);
   });
 });

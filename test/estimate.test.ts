@@ -2,6 +2,9 @@
 // and the command's table and JSON. (That the max bound holds against a real
 // run on the simulator is in cost-accuracy.test.ts.)
 
+import yargs from 'yargs';
+import type { Args, CommandSpec } from '../src/cli/command.js';
+import { estimateCommand } from '../src/cli/estimate.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { chargeOf, DEFAULT_OUTPUT_TOKENS } from '../src/core/charge.js';
@@ -189,5 +192,57 @@ describe('oai-batch estimate (CLI)', () => {
     expect(run.stdout).toMatch(/^house-model-7\s+1\s+\d+\s+0 \/ 500 \/ 1,000\s+0\.\d+ \/ 0\.001\d+ \/ 0\.002\d+/m);
     expect(run.stdout).toMatch(/^o4-mini\s+1\s+\d+\s+0 \/ 2,048 \/ unbounded\s+\S+ \/ \S+ \/ unbounded/m);
     expect(run.stdout).toContain('time needs rate limits: give --rpm and/or --tpm');
+  });
+});
+
+/** argv → options the way the CLI does it: strict yargs with the command's own builder, then its toOptions. */
+function optionsOf<O>(spec: CommandSpec<O>, argv: string[], env: Record<string, string | undefined> = {}): O {
+  let parsed: Args | undefined;
+  yargs(argv)
+    .strict()
+    .exitProcess(false)
+    .fail((message: string | undefined, error: Error | undefined) => {
+      throw new Error(message ?? error?.message ?? 'invalid arguments');
+    })
+    .command(spec.command, '', spec.builder, (args: Args) => {
+      parsed = args;
+    })
+    .parseSync();
+  return spec.toOptions(parsed as Args, { env, cwd: '/work' });
+}
+
+describe('estimate: argv → options', () => {
+  it.each([
+    [
+      ['estimate', 'data/in.jsonl.gz'],
+      {
+        scan: { input: 'data/in.jsonl.gz', endpoint: '/v1/chat/completions', maxLineBytes: 8 * 1024 * 1024 },
+        format: 'table',
+        expectedOutputTokens: undefined,
+        limits: { rpm: undefined, tpm: undefined },
+        pricesPath: undefined,
+        summaryPath: 'data/in.summary.json',
+      },
+    ],
+    [
+      ['estimate', '-', '--format', 'json', '--expected-output-tokens', '0', '--rpm', '500', '--tpm', '200000', '--prices', 'p.json'],
+      {
+        scan: { input: '-', endpoint: '/v1/chat/completions', maxLineBytes: 8 * 1024 * 1024 },
+        format: 'json',
+        expectedOutputTokens: 0,
+        limits: { rpm: 500, tpm: 200_000 },
+        pricesPath: 'p.json',
+        summaryPath: undefined,
+      },
+    ],
+  ])('%j', (argv, expected) => {
+    expect(optionsOf(estimateCommand, argv)).toEqual(expected);
+  });
+
+  it.each([
+    [['estimate', 'in.jsonl', '--expected-output-tokens', '1.5'], 'Expected `expected-output-tokens` to be an integer ≥ 0, got `1.5`'],
+    [['estimate', 'in.jsonl', '--rpm', '0'], 'Expected `rpm` to be a number ≥ 1, got `0`'],
+  ])('rejects %j', (argv, message) => {
+    expect(() => optionsOf(estimateCommand, argv)).toThrow(message);
   });
 });

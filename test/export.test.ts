@@ -1,6 +1,9 @@
 // export: results joined back to the input in input order, JSONL and CSV,
 // after real runs against the simulator; the CLI as a child process.
 
+import yargs from 'yargs';
+import type { Args, CommandSpec } from '../src/cli/command.js';
+import { exportCommand } from '../src/cli/export.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { exportResults, outputOf, csvLine, type ExportRow, type ExportReport } from '../src/core/export.js';
@@ -302,3 +305,38 @@ function parseCsv(text: string): string[][] {
   if (field !== '' || record.length > 0) throw new Error('last record without CRLF');
   return records;
 }
+
+/** argv → options the way the CLI does it: strict yargs with the command's own builder, then its toOptions. */
+function optionsOf<O>(spec: CommandSpec<O>, argv: string[], env: Record<string, string | undefined> = {}): O {
+  let parsed: Args | undefined;
+  yargs(argv)
+    .strict()
+    .exitProcess(false)
+    .fail((message: string | undefined, error: Error | undefined) => {
+      throw new Error(message ?? error?.message ?? 'invalid arguments');
+    })
+    .command(spec.command, '', spec.builder, (args: Args) => {
+      parsed = args;
+    })
+    .parseSync();
+  return spec.toOptions(parsed as Args, { env, cwd: '/work' });
+}
+
+describe('export: argv → options', () => {
+  it.each([
+    [
+      ['export', 'runs/in.jsonl'],
+      { export: { input: 'runs/in.jsonl', endpoint: '/v1/chat/completions', maxLineBytes: 8 * 1024 * 1024, results: 'runs/in.results.jsonl', errors: 'runs/in.errors.jsonl', format: 'jsonl' }, output: undefined },
+    ],
+    [
+      ['export', '-', '--results', 'r.jsonl.gz', '--errors', 'e.jsonl', '--format', 'csv', '-o', 'out.csv'],
+      { export: { input: '-', endpoint: '/v1/chat/completions', maxLineBytes: 8 * 1024 * 1024, results: 'r.jsonl.gz', errors: 'e.jsonl', format: 'csv' }, output: 'out.csv' },
+    ],
+  ])('%j', (argv, expected) => {
+    expect(optionsOf(exportCommand, argv)).toEqual(expected);
+  });
+
+  it('needs --results and --errors to export stdin', () => {
+    expect(() => optionsOf(exportCommand, ['export', '-'])).toThrow('exporting stdin (-) needs --results and --errors');
+  });
+});

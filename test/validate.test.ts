@@ -2,6 +2,9 @@
 // per endpoint and model, nothing sent. The CLI as a child process for the
 // exit codes; the simulator only to prove that nothing reached it.
 
+import yargs from 'yargs';
+import type { Args, CommandSpec } from '../src/cli/command.js';
+import { validateCommand } from '../src/cli/validate.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -151,6 +154,14 @@ describe('oai-batch validate (CLI)', () => {
     });
   });
 
+  it('reads the input from stdin given as -', async () => {
+    const run = await runCli(['validate', '-'], { stdin: [JSON.stringify(chatLine(1)), 'oops', ''].join('\n') });
+
+    expect(run.code).toBe(2);
+    expect(run.stdout).toContain('line 2: invalid_json:');
+    expect(run.stdout).toContain('-: 2 lines, 1 valid, 1 with problems');
+  });
+
   it('exits 1 with one clear line when the input does not exist', async () => {
     const run = await runCli(['validate', dir.file('missing.jsonl')]);
 
@@ -183,5 +194,41 @@ describe('oai-batch run --dry-run (CLI)', () => {
 
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('--max-cost needs a price for every model, and house-model-7 has none');
+  });
+});
+
+/** argv → options the way the CLI does it: strict yargs with the command's own builder, then its toOptions. */
+function optionsOf<O>(spec: CommandSpec<O>, argv: string[], env: Record<string, string | undefined> = {}): O {
+  let parsed: Args | undefined;
+  yargs(argv)
+    .strict()
+    .exitProcess(false)
+    .fail((message: string | undefined, error: Error | undefined) => {
+      throw new Error(message ?? error?.message ?? 'invalid arguments');
+    })
+    .command(spec.command, '', spec.builder, (args: Args) => {
+      parsed = args;
+    })
+    .parseSync();
+  return spec.toOptions(parsed as Args, { env, cwd: '/work' });
+}
+
+describe('validate: argv → options', () => {
+  it.each([
+    [['validate', 'in.jsonl'], { scan: { input: 'in.jsonl', endpoint: '/v1/chat/completions', maxLineBytes: 8 * 1024 * 1024 }, format: 'table' }],
+    [
+      ['validate', '-', '--endpoint', '/v1/embeddings', '--max-line-bytes', '1024', '--limit', '10', '--format', 'json'],
+      { scan: { input: '-', endpoint: '/v1/embeddings', maxLineBytes: 1024, limit: 10 }, format: 'json' },
+    ],
+  ])('%j', (argv, expected) => {
+    expect(optionsOf(validateCommand, argv)).toEqual(expected);
+  });
+
+  it.each([
+    [['validate', 'in.jsonl', '--endpoint', '/v1/images'], 'Expected `endpoint` to be one of'],
+    [['validate', 'in.jsonl', '--limit', '0'], 'Expected `limit` to be an integer ≥ 1, got `0`'],
+    [['validate', 'in.jsonl', '--format', 'xml'], 'Invalid values'],
+  ])('rejects %j', (argv, message) => {
+    expect(() => optionsOf(validateCommand, argv)).toThrow(message);
   });
 });

@@ -28,7 +28,8 @@ export function inputScanBuilder(yargs: Argv): Argv {
 }
 
 export function inputScanFromArgs(args: Args): InputScanOptions {
-  const input = optionalString(args, 'input');
+  // yargs hands a bare `-` positional over as an empty string.
+  const input = args.input === '' ? '-' : optionalString(args, 'input');
   if (input === undefined) throw new ConfigError('Expected an input file (or - for stdin)');
   const endpoint = args.endpoint ?? '/v1/chat/completions';
   if (!isEndpoint(endpoint)) throw new ConfigError(`Expected \`endpoint\` to be one of ${ENDPOINTS.join(', ')}, got \`${String(endpoint)}\``);

@@ -16,7 +16,7 @@
 // resume-safe results files and exact summary for free. Each sampled line is
 // written at its original line number (blank lines, which the reader skips,
 // fill the gaps), so the results carry the input's own line numbers and
-// custom_ids: `export` and `--resume` work on them like on any run.
+// custom_ids: `export --results <that file>` joins them to the input.
 //
 // One pass over the input draws the sample and counts its requests (for the
 // projection); memory holds the sample only.
