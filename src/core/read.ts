@@ -13,7 +13,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PassThrough, Readable, Transform } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type Gunzip } from 'node:zlib';
 import streamArray from 'stream-json/streamers/stream-array.js';
 import { InputError } from './errors.js';
 
@@ -67,10 +67,16 @@ export async function openInput(path: string, stdin?: Readable): Promise<InputSo
   });
   raw.on('error', (error) => counter.destroy(error));
   let stream: Readable = raw.pipe(counter);
+  let gunzip: Gunzip | null = null;
   if (/\.gz$/i.test(path)) {
-    const gunzip = createGunzip();
-    counter.on('error', (error) => gunzip.destroy(error));
-    stream = counter.pipe(gunzip);
+    gunzip = createGunzip();
+    counter.on('error', (error) => gunzip?.destroy(error));
+    // A cut-short or non-gzip file is unreadable input (exit 1), not an unexpected zlib error.
+    const decompressed = new PassThrough();
+    gunzip.on('error', (error) =>
+      decompressed.destroy(new InputError(`cannot read input ${path}: ${error.message}`, 'input_unreadable', { cause: error })),
+    );
+    stream = counter.pipe(gunzip).pipe(decompressed);
   }
   return {
     path,
@@ -79,6 +85,7 @@ export async function openInput(path: string, stdin?: Readable): Promise<InputSo
     bytesRead: () => bytes,
     close: () => {
       stream.destroy();
+      gunzip?.destroy();
       if (raw !== stdin) raw.destroy();
     },
   };
