@@ -210,6 +210,22 @@ describe('openInput', () => {
     expect(bytes).toBe(compressed.length);
   });
 
+  it.each<[string, () => Buffer]>([
+    ['cut short', () => gzipSync(Buffer.from(content.repeat(50))).subarray(0, 60)],
+    ['not gzip at all', () => Buffer.from(content)],
+  ])('reports a .gz input that is %s as an InputError naming the file', async (_name, bytes) => {
+    const path = dir.file('broken.jsonl.gz');
+    await writeFile(path, bytes());
+    const input = await openInput(path);
+    const error = await collect(readRecords(input.stream)).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    input.close();
+    expect(error).toBeInstanceOf(InputError);
+    expect(error).toMatchObject({ exitCode: 1, message: expect.stringContaining(`cannot read input ${path}:`) });
+  });
+
   it('reads stdin when the path is -', async () => {
     const stdin = Readable.from([Buffer.from(content.slice(0, 5)), Buffer.from(content.slice(5))]);
     const { records, size } = await readInput('-', stdin);
