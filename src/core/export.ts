@@ -23,7 +23,7 @@ import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { constants as zlibConstants, createGunzip } from 'node:zlib';
 import { InputError } from './errors.js';
 import { isInputProblem, isLineKey } from './plan.js';
 import { endpointOfBody } from './resume.js';
@@ -555,7 +555,8 @@ async function plainCopy(path: string): Promise<Source> {
   const folder = await mkdtemp(join(tmpdir(), 'oai-batch-export-'));
   const copy = join(folder, 'records.jsonl');
   try {
-    await pipeline(createReadStream(path), createGunzip(), createWriteStream(copy));
+    // A crash can cut the last gzip member short: keep what decompresses instead of failing on it.
+    await pipeline(createReadStream(path), createGunzip({ finishFlush: zlibConstants.Z_SYNC_FLUSH }), createWriteStream(copy));
   } catch (error) {
     await rm(folder, { recursive: true, force: true });
     throw new InputError(`cannot read ${path}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
