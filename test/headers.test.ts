@@ -52,7 +52,7 @@ describe('parseGoDuration', () => {
 
 describe('formatGoDuration', () => {
   it.each<[number, string]>([
-    [0, '0ms'],
+    [0, '0s'], // Go prints a zero Duration as 0s
     [20, '20ms'],
     [999, '999ms'],
     [1000, '1s'],
@@ -61,7 +61,8 @@ describe('formatGoDuration', () => {
     [90_000, '1m30s'],
     [360_000, '6m0s'],
     [3_723_500, '1h2m3.5s'],
-    [-5, '0ms'],
+    [-5, '0s'],
+    [0.4, '1ms'], // a wait is never rounded down to nothing
   ])('prints %d ms as %j', (ms, text) => {
     expect(formatGoDuration(ms)).toBe(text);
   });
