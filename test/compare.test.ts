@@ -112,6 +112,17 @@ describe('compareModels', () => {
     expect(exitCode).toBe(0);
   });
 
+  it('refuses two models whose file names would collide, before sending anything', async () => {
+    const s = await simulator();
+    const input = dir.file('q.jsonl');
+    await writeJsonl(input, [chatLine(1)]);
+
+    await expect(compareModels({ input, models: ['ft:gpt-4o-mini:acme', 'ft_gpt-4o-mini_acme'], ...connection(s) })).rejects.toThrow(
+      'would share the file names ft_gpt-4o-mini_acme.*',
+    );
+    expect(s.stats().requests).toBe(0);
+  });
+
   it('says n/a for agreement on embeddings, which have no text', async () => {
     const s = await simulator();
     const input = dir.file('vectors.jsonl');

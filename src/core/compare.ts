@@ -206,6 +206,8 @@ function checkModels(models: string[]): string[] {
   if (list.length === 0) throw new ConfigError('Expected `models` to name at least one model, e.g. --models gpt-4o-mini,gpt-4.1-mini');
   const repeated = list.find((m, i) => list.indexOf(m) !== i);
   if (repeated !== undefined) throw new ConfigError(`Expected \`models\` to name each model once, got \`${repeated}\` twice`);
+  const clash = list.find((m, i) => list.findIndex((other) => safeName(other) === safeName(m)) !== i);
+  if (clash !== undefined) throw new ConfigError(`\`${clash}\` and another model would share the file names ${safeName(clash)}.*: compare them in two runs`);
   return list;
 }
 
