@@ -245,6 +245,11 @@ describe('batch CLI', () => {
     const again = await runCli(['batch', 'download', input], { env: env() });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/--resume.*--overwrite/);
+    // The all-in-one --simulate cycle checks the results file before it sends anything.
+    const simulated = await runCli(['batch', 'submit', input, '--simulate'], { env: {} });
+    expect(simulated.code).toBe(1);
+    expect(simulated.stderr).toMatch(/--resume.*--overwrite/);
+    expect((await readJson<Manifest>(dir.file('in.batch.json'))).base_url).toBe(sim!.url);
     const elsewhere = await runCli(['batch', 'status', input, '--base-url', 'http://127.0.0.1:9/v1'], { env: env() });
     expect(elsewhere.code).toBe(1);
     expect(elsewhere.stderr).toContain(`pass --base-url ${sim!.url}`);

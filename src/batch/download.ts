@@ -318,7 +318,7 @@ function problemRecord(problem: InputProblem, id: string): ErrorRecord {
 }
 
 /** As `run`: output folders must be writable, and an existing results file needs --resume or --overwrite. */
-async function checkOutputs(options: DownloadOptions): Promise<void> {
+export async function checkOutputs(options: Pick<DownloadOptions, 'input' | 'manifestPath' | 'output' | 'errors' | 'summary' | 'resume' | 'overwrite'>): Promise<void> {
   if (options.resume && options.overwrite) throw new ConfigError('--resume and --overwrite cannot be used together');
   const paths = [options.output, options.errors, options.summary];
   if (paths.some((p) => resolvePath(p) === resolvePath(options.input) || resolvePath(p) === resolvePath(options.manifestPath))) {

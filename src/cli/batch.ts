@@ -78,15 +78,22 @@ export function batchBuilder(yargs: Argv): Argv {
       .option('format', { type: 'string', default: 'table', choices: ['table', 'json'], describe: 'status: table, or the manifest as JSON' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display' })
       .epilog(
-        'submit   split the input into batches (one endpoint and model each, ≤ 50,000 requests, ≤ 200 MB), upload, create; the manifest <input>.batch.json records every part\n' +
-          'status   a table of parts: status, request counts, errors\n' +
-          'wait     poll until every part has ended; submits parts waiting for enqueued-token capacity\n' +
-          'download merge output and error files into <input>.results.jsonl / .errors.jsonl / .summary.json (as `run` writes them)\n' +
-          'cancel   cancel every running batch; parts not yet created are never sent\n\n' +
-          'Submitting again resumes: nothing is uploaded or created twice, also after a crash. After a failure,\n' +
-          '`oai-batch run <input> --resume` sends exactly what is missing from the results.\n' +
-          '--simulate: `batch submit --simulate` runs submit → wait → download in one command; for the step-by-step\n' +
-          'cycle run `oai-batch simulate` elsewhere and pass --base-url http://127.0.0.1:8787/v1.',
+        [
+          'Actions:',
+          '  submit    split into batches (one endpoint and model each, ≤ 50,000 requests, ≤ 200 MB),',
+          '            upload them and create them; <input>.batch.json records every part',
+          '  status    a table of parts: status, request counts, errors',
+          '  wait      poll until every part has ended; creates parts waiting for token capacity',
+          '  download  merge the output and error files into the results, errors and summary',
+          '            files `run` writes (<input>.results.jsonl, .errors.jsonl, .summary.json)',
+          '  cancel    cancel every running batch; parts not yet created are never sent',
+          '',
+          'Submitting again resumes: nothing is uploaded or created twice, also after a crash.',
+          'After failures, `oai-batch run <input> --resume` sends exactly what is missing.',
+          '--simulate: `batch submit --simulate` runs submit → wait → download in one command.',
+          'Step by step: run `oai-batch simulate` elsewhere, then pass',
+          '--base-url http://127.0.0.1:8787/v1 to each command.',
+        ].join('\n'),
       )
       .example('$0 batch submit requests.jsonl', 'upload and create the batches')
       .example('$0 batch wait requests.jsonl --timeout 3600', 'poll until they end')
@@ -173,7 +180,8 @@ export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise
   // The in-process simulator steps batches along every 200 ms: a cycle takes about a second.
   const connection = await openConnection(options.connection, { apiKey: true }, { batch: { stepMs: 200 } });
   const transport = createTransport({ ...connection.transport, connections: 4 });
-  const api = new BatchApi(transport);
+  // A second Ctrl-C abandons the call in flight; the manifest stays resumable (uploads and creates are found again).
+  const api = new BatchApi(transport, {}, io.force);
   const view = createBatchView(io.stderr, options.quiet);
   try {
     switch (options.action) {
@@ -188,6 +196,10 @@ export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise
       case 'cancel':
         return await cancelAction(options, io, api, view);
     }
+  } catch (error) {
+    if (!io.force.aborted) throw error;
+    view.say(`stopped at once; run the same command again to continue (${options.manifest} records what was sent)`);
+    return 3;
   } finally {
     view.stop();
     await transport.close().catch(() => {});
@@ -198,7 +210,13 @@ export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise
 type Api = import('../batch/api.js').BatchApi;
 
 async function submitAction(options: BatchCliOptions, io: CliIO, api: Api, baseUrl: string, view: BatchView): Promise<number> {
-  const [{ submitBatches }, { readManifest }] = await Promise.all([import('../batch/submit.js'), import('../batch/manifest.js')]);
+  const [{ submitBatches }, { readManifest }, { checkOutputs }] = await Promise.all([
+    import('../batch/submit.js'),
+    import('../batch/manifest.js'),
+    import('../batch/download.js'),
+  ]);
+  // Found out now, not after the batches ran: the results file must be free (or --resume/--overwrite given).
+  if (options.download) await checkOutputs({ ...options, manifestPath: options.manifest });
   let overwrite = options.overwrite;
   const manifestBase = options.connection.simulate ? SIMULATED_BASE_URL : baseUrl;
   if (options.connection.simulate) {
@@ -359,12 +377,22 @@ export function createBatchView(stderr: ErrStream, quiet: boolean): BatchView {
   if (quiet) return { onEvent: () => {}, onProgress: () => {}, say: () => {}, stop: () => {} };
   const isTerminal = stderr.isTTY === true && (stderr.columns ?? 0) > 0;
   let spinner: import('ora').Ora | null = null;
-  let lastLine = '';
-  let lastAt = 0;
+  let isStopped = false;
+  let latest = '';
+  let lastStatuses = '';
+  let lastPrintedAt = 0;
   const say = (line: string): void => {
     if (spinner) spinner.clear();
     stderr.write(`oai-batch: ${line}\n`);
     if (spinner) spinner.render();
+  };
+  let isSpinnerLoading = false;
+  const startSpinner = (): void => {
+    isSpinnerLoading = true;
+    void import('ora').then(({ default: ora }) => {
+      // The wait may have ended while ora loaded: a spinner started now would keep the process alive.
+      if (!isStopped) spinner = ora({ stream: stderr as NodeJS.WritableStream, text: latest, discardStdin: false }).start();
+    });
   };
   return {
     onEvent(event) {
@@ -389,31 +417,31 @@ export function createBatchView(stderr: ErrStream, quiet: boolean): BatchView {
       }
     },
     onProgress(progress) {
-      const line = progressLine(progress);
+      latest = progressLine(progress);
       if (isTerminal) {
-        if (!spinner) {
-          void import('ora').then(({ default: ora }) => {
-            spinner ??= ora({ stream: stderr as NodeJS.WritableStream, text: line, discardStdin: false }).start();
-          });
-        } else {
-          spinner.text = line;
-        }
+        if (spinner) spinner.text = latest;
+        else if (!isSpinnerLoading && !isStopped) startSpinner();
         return;
       }
-      const statusPart = line.replace(/ · \d[^·]*elapsed$/, '');
-      if (statusPart !== lastLine || Date.now() - lastAt >= 60_000) {
-        lastLine = statusPart;
-        lastAt = Date.now();
-        stderr.write(`oai-batch: ${line}\n`);
+      // Off a terminal: a line when a part changes status, else at most one every 10 s.
+      const statuses = JSON.stringify(progress.byStatus);
+      if (statuses !== lastStatuses || Date.now() - lastPrintedAt >= PLAIN_INTERVAL_MS) {
+        lastStatuses = statuses;
+        lastPrintedAt = Date.now();
+        stderr.write(`oai-batch: ${latest}\n`);
       }
     },
     say,
     stop() {
+      isStopped = true;
       if (spinner) spinner.stop();
       spinner = null;
     },
   };
 }
+
+/** Off a terminal, progress lines come at most this often while no part changes status. */
+const PLAIN_INTERVAL_MS = 10_000;
 
 export function progressLine(p: BatchProgress): string {
   const statuses = Object.entries(p.byStatus)
