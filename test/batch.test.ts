@@ -6,11 +6,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BatchApi, type BatchObject, type FileObject } from '../src/batch/api.js';
 import { downloadResults, type DownloadOptions } from '../src/batch/download.js';
 import { readManifest } from '../src/batch/manifest.js';
-import type { BatchEvent } from '../src/batch/session.js';
+import { BatchSession, type BatchEvent } from '../src/batch/session.js';
 import { DEFAULT_PART_LIMITS, PartSplitter, batchLineOf, type PartLimits } from '../src/batch/split.js';
 import { submitBatches, type SubmitOptions } from '../src/batch/submit.js';
 import { waitForBatches } from '../src/batch/wait.js';
 import { chargeOf } from '../src/core/charge.js';
+import { ConnectionError } from '../src/core/errors.js';
 import { runBatch } from '../src/core/run.js';
 import { createTransport, type Transport } from '../src/core/transport.js';
 import type { Endpoint, ErrorRecord, RequestItem, ResultRecord, Summary } from '../src/core/types.js';
@@ -393,6 +394,28 @@ describe('failures', () => {
     await writeJsonl(input, mixedLines(3));
     const submitted = await submitBatches(api, submitOptions(input));
     expect(await waitForBatches(submitted.session, { pollMs: 5, timeoutMs: 60 })).toBe('timeout');
+  });
+
+  it('wait rides out polls that fail for a while (connection errors) and still sees every part end', async () => {
+    const api = await simulator();
+    const input = dir.file('in.jsonl');
+    await writeJsonl(input, mixedLines(6));
+    const submitted = await submitBatches(api, submitOptions(input));
+    class Flaky extends BatchApi {
+      failures = 0;
+      override async getBatch(id: string): Promise<BatchObject> {
+        if (this.failures < 3) {
+          this.failures += 1;
+          throw new ConnectionError('ECONNRESET: socket hang up');
+        }
+        return super.getBatch(id);
+      }
+    }
+    const flaky = new Flaky(transport!);
+    const session = new BatchSession(dir.file('in.batch.json'), submitted.session.manifest, flaky);
+    const seen: string[] = [];
+    expect(await waitForBatches(session, { pollMs: 5, maxPollMs: 20, onPollError: (e) => seen.push(e.message) })).toBe('ended');
+    expect(seen).toEqual(Array(3).fill('ECONNRESET: socket hang up'));
   });
 
   it('refuses to continue a manifest whose input changed', async () => {

@@ -7,6 +7,7 @@
 // 1.5× per quiet poll up to a ceiling (the API's batches take minutes to hours).
 
 import { setTimeout as sleepTimer } from 'node:timers/promises';
+import { ConnectionError, RateLimitError, ServerError, TimeoutError } from '../core/errors.js';
 import type { Manifest } from './manifest.js';
 import { isPartEnded, type BatchSession } from './session.js';
 
@@ -20,6 +21,8 @@ export interface WaitOptions {
   /** Aborting stops the wait (the batches keep running). */
   signal?: AbortSignal;
   onProgress?: (progress: BatchProgress) => void;
+  /** A poll failed for a reason that may pass (connection, timeout, 5xx, 429 after its retries); the wait goes on. */
+  onPollError?: (error: Error) => void;
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
@@ -67,8 +70,16 @@ export async function waitForBatches(session: BatchSession, options: WaitOptions
   const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : startedAt + options.timeoutMs;
   let intervalMs = pollMs;
   for (;;) {
-    const changed = await session.refresh();
-    await session.createReady();
+    let changed = false;
+    try {
+      changed = await session.refresh();
+      await session.createReady();
+    } catch (error) {
+      // Batches run for hours: an outage longer than one call's retries must not end the wait.
+      if (!isPassing(error)) throw error;
+      options.onPollError?.(error as Error);
+      intervalMs = maxPollMs;
+    }
     const progress = progressOf(session.manifest, (now() - startedAt) / 1000);
     options.onProgress?.(progress);
     if (progress.isEnded) return 'ended';
@@ -79,4 +90,8 @@ export async function waitForBatches(session: BatchSession, options: WaitOptions
     await sleep(Math.min(intervalMs, left), options.signal);
     if (options.signal?.aborted) return 'interrupted';
   }
+}
+
+function isPassing(error: unknown): boolean {
+  return error instanceof ConnectionError || error instanceof TimeoutError || error instanceof ServerError || error instanceof RateLimitError;
 }

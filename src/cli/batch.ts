@@ -296,6 +296,7 @@ async function waitLoop(options: BatchCliOptions, io: CliIO, session: import('..
     ...(options.timeoutSeconds === undefined ? {} : { timeoutMs: options.timeoutSeconds * 1000 }),
     signal: io.signal,
     onProgress: view.onProgress,
+    onPollError: (error) => view.say(`polling failed (${error.message}); trying again`),
   });
   view.stop();
   if (!options.quiet) io.stderr.write(partsTable(session.manifest));
