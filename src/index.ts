@@ -27,3 +27,7 @@ export { loadPriceTable, resolvePrice, type PriceTable, type ModelPrice } from '
 export { costOf } from './pricing/cost.js';
 export { CostLedger } from './pricing/ledger.js';
 export { startSimulator, type Simulator, type SimulatorOptions, type SimStats } from './sim/server.js';
+export { validateInput, planInput, type ValidationReport, type InputScanOptions } from './core/validate.js';
+export { estimateInput, EstimateBuilder, type Estimate } from './core/estimate.js';
+export { compareModels, type Comparison, type CompareOptions } from './core/compare.js';
+export { exportResults, outputOf, type ExportRow, type ExportOptions } from './core/export.js';

@@ -362,4 +362,28 @@ describe('runBatch', () => {
     expect(summary.usage.cached_input_tokens).toBeGreaterThan(0);
     expect(summary.unpriced_models).toEqual([]);
   });
+
+  it('keeps --max-cost a hard cap when attempts time out after the server has answered (and billed) them', async () => {
+    const s = await simulator({ latencyMs: 200, latencyJitter: 0.5 });
+    const input = dir.file('cap.jsonl');
+    await writeJsonl(
+      input,
+      Array.from({ length: 120 }, (_, i) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Story ${i}` }], max_tokens: 400 })),
+    );
+    const cap = 0.004;
+    const { summary, exitCode } = await runBatch(options(input, s, { maxCostUsd: cap, timeoutMs: 200, concurrency: 16 }));
+    expect(exitCode).toBe(3);
+    expect(summary.stopped_reason).toBe('max_cost');
+    // What the server billed, priced by the table, never passes the cap.
+    let billedUsd = 0;
+    for (const [model, t] of Object.entries(s.stats().billed)) {
+      const price = prices.models[model.replace(/-\d{4}-\d{2}-\d{2}$/, '')];
+      expect(price).toBeDefined();
+      billedUsd +=
+        ((t.input_tokens - t.cached_input_tokens) * price!.input + t.cached_input_tokens * price!.cached_input + t.output_tokens * price!.output) / 1e6;
+    }
+    expect(billedUsd).toBeLessThanOrEqual(cap);
+    expect(summary.attempts.timeouts).toBeGreaterThan(0);
+    expect(summary.warnings.join(' ')).toMatch(/timed out .* counted their worst case/);
+  });
 });

@@ -313,19 +313,38 @@ class BatchRun {
   }
 
   async #process(item: RequestItem): Promise<void> {
-    let reservedUsd = 0;
+    const reservation = { usd: 0 };
     if (this.#cap) {
       const reserved = await this.#reserve(item);
       if (reserved === null) return; // the cap is reached: pending
-      reservedUsd = reserved;
+      reservation.usd = reserved;
     }
     try {
-      const settled = await this.#attemptUntilDone(item, reservedUsd);
-      if (settled) reservedUsd = 0;
+      await this.#attemptUntilDone(item, reservation);
     } finally {
-      if (reservedUsd > 0) this.#cap?.release(reservedUsd);
+      if (reservation.usd > 0) this.#cap?.release(reservation.usd);
     }
   }
+
+  /**
+   * An attempt that timed out or lost its connection may still have been
+   * answered (and billed) by the server. Under --max-cost its worst case is
+   * counted as spent, and the retry reserves afresh: the cap stays a hard one.
+   * false = the cap is reached (the request stays pending).
+   */
+  async #chargeAmbiguousAttempt(item: RequestItem, reservation: { usd: number }, message: string): Promise<boolean> {
+    const cap = this.#cap;
+    if (!cap || /^ECONNREFUSED/.test(message)) return true; // never reached the server
+    cap.settle(reservation.usd, reservation.usd);
+    reservation.usd = 0;
+    this.#ambiguousAttempts += 1;
+    const again = await this.#reserve(item);
+    if (again === null) return false;
+    reservation.usd = again;
+    return true;
+  }
+
+  #ambiguousAttempts = 0;
 
   /** Reserves the request's worst-case cost, waiting for in-flight reservations to settle if needed. null = stop. */
   async #reserve(item: RequestItem): Promise<number | null> {
@@ -350,28 +369,28 @@ class BatchRun {
     }
   }
 
-  /** Sends until success, a final failure or a stop. Returns true when the cost reservation was settled. */
-  async #attemptUntilDone(item: RequestItem, reservedUsd: number): Promise<boolean> {
+  /** Sends until success, a final failure or a stop; settles the cost reservation on success. */
+  async #attemptUntilDone(item: RequestItem, reservation: { usd: number }): Promise<void> {
     const o = this.#o;
     let spent = 0; // attempts spent by retryable failures
     let attempts = 0; // every HTTP attempt
     const bodyText = JSON.stringify(item.body);
     for (;;) {
-      if (this.#stop.signal.aborted) return false;
+      if (this.#stop.signal.aborted) return;
       let grant: Grant;
       try {
         grant = await this.#limiter.acquire(item.model, item.charge.total, this.#stop.signal);
       } catch (error) {
         if (error instanceof RequestTooLargeError) {
           await this.#recordFailure(item, null, error.code, error.message, attempts);
-          return false;
+          return;
         }
-        return false; // stopped while waiting: pending
+        return; // stopped while waiting: pending
       }
       if (this.#stop.signal.aborted) {
         // Granted in the same tick the run stopped (a 401 elsewhere, an interrupt): send nothing more.
         this.#limiter.release(grant);
-        return false;
+        return;
       }
       attempts += 1;
       this.#stats.attempts += 1;
@@ -383,7 +402,7 @@ class BatchRun {
       const sent = await this.#sendAttempt(item, bodyText);
       if (sent === null) {
         this.#limiter.release(grant);
-        return false; // abandoned in flight: pending
+        return; // abandoned in flight: pending
       }
       const { outcome, latencyMs, releaseSlot } = sent;
       if (outcome.kind === 'error') this.#limiter.release(grant);
@@ -406,7 +425,7 @@ class BatchRun {
           this.#limiter.release(grant);
           if (pauseMs > MAX_RATE_LIMIT_WAIT_MS) {
             this.#requestStop('rate_limit_wait', `the server asked for a pause of ${Math.round(pauseMs / 1000)} s on ${item.model}: stopping; --resume later`);
-            return false;
+            return;
           }
           this.#emit({
             type: 'rate_limited',
@@ -422,7 +441,7 @@ class BatchRun {
           // Stop before the limiter hands out more grants on the strength of this answer.
           this.#requestStop(verdict.reason, verdict.message);
           this.#limiter.release(grant);
-          return false;
+          return;
         }
         if (response) {
           this.#limiter.observe(grant, response.headers);
@@ -431,15 +450,16 @@ class BatchRun {
 
         switch (verdict.action) {
           case 'success':
-            await this.#recordSuccess(item, response as HttpResponse, attempts, latencyMs, reservedUsd);
-            return true;
+            await this.#recordSuccess(item, response as HttpResponse, attempts, latencyMs, reservation.usd);
+            reservation.usd = 0;
+            return;
           case 'retry': {
             if (verdict.reason === 'server_error') this.#stats.serverErrors += 1;
             if (verdict.reason === 'timeout') this.#stats.timeouts += 1;
             spent += 1;
             if (spent >= o.maxAttempts) {
               await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
-              return false;
+              return;
             }
             const waitMs = retryDelayMs(spent, verdict.serverDelayMs, o.random);
             this.#emit({
@@ -454,18 +474,21 @@ class BatchRun {
               requestId: response?.requestId ?? null,
             });
             releaseSlot();
+            if (verdict.reason === 'timeout' || verdict.reason === 'connection_error') {
+              if (!(await this.#chargeAmbiguousAttempt(item, reservation, verdict.message))) return;
+            }
             try {
               await sleep(waitMs, undefined, { signal: this.#stop.signal });
             } catch {
-              return false; // stopped while waiting: pending
+              return; // stopped while waiting: pending
             }
             continue;
           }
           case 'final':
             await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
-            return false;
+            return;
           case 'rate_limited':
-            return false; // handled above (a 429 always has a response)
+            return; // handled above (a 429 always has a response)
         }
       } finally {
         releaseSlot();
@@ -712,7 +735,14 @@ class BatchRun {
 
   #capWarnedNoLimit = false;
   #capWarning(): string[] {
-    return this.#capWarnedNoLimit ? ['some requests set no output limit: --max-cost reserved the default allowance, so the cap is an estimate'] : [];
+    const warnings: string[] = [];
+    if (this.#capWarnedNoLimit) warnings.push('some requests set no output limit: --max-cost reserved the default allowance, so the cap is an estimate');
+    if (this.#ambiguousAttempts > 0) {
+      warnings.push(
+        `${this.#ambiguousAttempts} attempts timed out or lost their connection and may have been billed: --max-cost counted their worst case as spent`,
+      );
+    }
+    return warnings;
   }
 
 }
