@@ -396,6 +396,20 @@ describe('failures', () => {
     expect(await waitForBatches(submitted.session, { pollMs: 5, timeoutMs: 60 })).toBe('timeout');
   });
 
+  it('creates refused parts again once a batch of their model ended after the refusal, even when one poll sees all of it at once', async () => {
+    const api = await simulator({ batch: { stepMs: 100, enqueuedTokenLimit: 100 } });
+    const input = dir.file('in.jsonl');
+    await writeJsonl(input, Array.from({ length: 30 }, (_, i) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Question ${i}` }] })));
+    const submitted = await submitBatches(api, submitOptions(input, { limits: { ...DEFAULT_PART_LIMITS, maxRequests: 10 } }));
+    // Nobody polls while part 1 runs and parts 2 and 3 are refused: the next poll sees the end and both refusals together.
+    await waitUntil(async () => (await listAll<BatchObject>(api, 'batches')).every((b) => b.status === 'completed' || b.status === 'failed'));
+    const started = Date.now();
+    // The refusal backoff is a minute: ending within seconds shows the parts went again because part 1 ended.
+    expect(await waitForBatches(submitted.session, { pollMs: 10, timeoutMs: 30_000 })).toBe('ended');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(submitted.session.manifest.parts.map((p) => p.status)).toEqual(['completed', 'completed', 'completed']);
+  });
+
   it('wait rides out polls that fail for a while (connection errors) and still sees every part end', async () => {
     const api = await simulator();
     const input = dir.file('in.jsonl');

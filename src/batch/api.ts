@@ -46,6 +46,10 @@ export interface BatchObject {
   request_counts: RequestCounts | null;
   metadata: Record<string, string> | null;
   created_at: number;
+  completed_at?: number | null;
+  failed_at?: number | null;
+  expired_at?: number | null;
+  cancelled_at?: number | null;
 }
 
 export interface FileObject {

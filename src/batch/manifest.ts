@@ -51,9 +51,11 @@ export interface ManifestPart {
   errors: BatchErrorData[];
   output_file_id: string | null;
   error_file_id: string | null;
-  /** Earlier batches of this part that the API refused for the enqueued-token limit. */
-  previous_batches: Array<{ batch_id: string; status: BatchStatus; errors: BatchErrorData[] }>;
-  /** A refused part is not created again before this time (ISO), unless capacity visibly freed. */
+  /** When the current batch ended (Unix s, the API's clock), or null. */
+  ended_at: number | null;
+  /** Earlier batches of this part that the API refused for the enqueued-token limit (failed_at: Unix s, the API's clock). */
+  previous_batches: Array<{ batch_id: string; status: BatchStatus; failed_at: number | null; errors: BatchErrorData[] }>;
+  /** A refused part is created again at this time (ISO), or sooner once a batch of its model ends after the refusal. */
   retry_at: string | null;
 }
 

@@ -87,7 +87,7 @@ export class BatchSession {
         continue;
       }
       if (part.state !== 'uploaded') continue;
-      if (part.retry_at !== null && Date.parse(part.retry_at) > this.now()) continue;
+      if (part.retry_at !== null && Date.parse(part.retry_at) > this.now() && !this.endedSinceRefusal(part)) continue;
       const available = this.availableTokens(part.model);
       // A part alone always goes: the splitter kept it within the limit, and waiting would not make it smaller.
       if (part.enqueued_tokens > available && this.activeTokens(part.model) > 0) {
@@ -197,22 +197,25 @@ export class BatchSession {
     part.errors = batch.errors?.data ?? [];
     part.output_file_id = batch.output_file_id ?? null;
     part.error_file_id = batch.error_file_id ?? null;
+    part.ended_at = batch.completed_at ?? batch.failed_at ?? batch.expired_at ?? batch.cancelled_at ?? (isEnded(batch.status) ? Math.floor(this.now() / 1000) : null);
     const changed = before !== JSON.stringify([part.state, part.status, part.request_counts, part.output_file_id, part.error_file_id]);
     if (!changed) return false;
     const counts = part.request_counts ?? { total: 0, completed: 0, failed: 0 };
     this.emit({ type: 'status', part: part.part, batchId: batch.id, status: batch.status, ...counts });
     if (batch.status === 'failed' && isTokenLimitRefusal(part.errors)) this.requeue(part, batch.id);
-    else if (isEnded(batch.status)) this.releaseWaiting(part);
     return true;
   }
 
-  /** A part refused for the enqueued-token limit goes back to "uploaded" and waits for capacity. */
+  /**
+   * A part refused for the enqueued-token limit goes back to "uploaded". It
+   * is created again once a batch of its model ends after the refusal (the
+   * API's own timestamps, so the order polls saw things in does not matter),
+   * or after a backoff when none does (the queue is full of other work).
+   */
   private requeue(part: ManifestPart, batchId: string): void {
-    part.previous_batches.push({ batch_id: batchId, status: 'failed', errors: part.errors });
-    const othersRunning = this.activeTokens(part.model) > 0;
+    part.previous_batches.push({ batch_id: batchId, status: 'failed', failed_at: part.ended_at, errors: part.errors });
     const backoffMs = Math.min(MAX_REFUSAL_BACKOFF_MS, this.refusalBackoffMs * 2 ** (part.previous_batches.length - 1));
-    // With batches of its model still running, the part waits for one of them to end (releaseWaiting); else for the backoff.
-    part.retry_at = new Date(this.now() + (othersRunning ? MAX_REFUSAL_BACKOFF_MS : backoffMs)).toISOString();
+    part.retry_at = new Date(this.now() + backoffMs).toISOString();
     const message = part.errors.find((e) => e.code === 'token_limit_exceeded')?.message ?? 'token_limit_exceeded';
     part.state = 'uploaded';
     part.batch_id = null;
@@ -221,18 +224,17 @@ export class BatchSession {
     part.errors = [];
     part.output_file_id = null;
     part.error_file_id = null;
+    part.ended_at = null;
     this.emit({ type: 'refused', part: part.part, batchId, message, retryAt: part.retry_at });
   }
 
-  /** A batch of this model ended: its tokens left the queue, so refused parts that fit in them may go now. */
-  private releaseWaiting(ended: ManifestPart): void {
-    let freed = ended.enqueued_tokens;
-    for (const part of this.manifest.parts) {
-      if (part === ended || part.model !== ended.model || part.state !== 'uploaded' || part.retry_at === null) continue;
-      if (part.enqueued_tokens > freed && freed < ended.enqueued_tokens) break;
-      part.retry_at = null;
-      freed -= part.enqueued_tokens;
-    }
+  /** Whether a batch of the part's model ended (and so left the queue) at or after the part's last refusal. */
+  private endedSinceRefusal(part: ManifestPart): boolean {
+    const refusedAt = part.previous_batches[part.previous_batches.length - 1]?.failed_at;
+    if (refusedAt === undefined || refusedAt === null) return false;
+    return this.manifest.parts.some(
+      (other) => other !== part && other.model === part.model && other.state === 'submitted' && other.ended_at !== null && other.ended_at >= refusedAt,
+    );
   }
 
   private async findUploadedFile(part: ManifestPart): Promise<FileObject | null> {
