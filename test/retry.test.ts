@@ -14,7 +14,8 @@ import {
   type AttemptOutcome,
   type Verdict,
 } from '../src/core/retry.js';
-import type { HttpResponse } from '../src/core/transport.js';
+import { callWithRetry, type CallOptions } from '../src/core/call.js';
+import type { HttpResponse, Transport } from '../src/core/transport.js';
 
 const NOW = Date.parse('2026-11-20T12:00:00Z');
 
@@ -285,5 +286,105 @@ describe('defaultRateLimitWaitMs', () => {
     [100, 32_000],
   ])('after %d consecutive 429s without a named wait pauses %d ms', (consecutive, ms) => {
     expect(defaultRateLimitWaitMs(consecutive)).toBe(ms);
+  });
+});
+
+describe('callWithRetry (the one-off call loop, with an injected sleep)', () => {
+  /** A transport that plays back answers (or throws transport errors) in order, and records the requests. */
+  function playback(outcomes: AttemptOutcome[]): Transport & { calls: number } {
+    const queue = [...outcomes];
+    const t = {
+      calls: 0,
+      async request(): Promise<HttpResponse> {
+        t.calls += 1;
+        const next = queue.shift();
+        if (!next) throw new Error('no more answers');
+        if (next.kind === 'error') throw next.error;
+        return next.response;
+      },
+      async close(): Promise<void> {},
+    };
+    return t;
+  }
+  const request = { method: 'GET' as const, path: '/organization/costs', timeoutMs: 1000 };
+
+  async function call(outcomes: AttemptOutcome[], options: CallOptions = {}): Promise<{ result: unknown; sleeps: number[]; calls: number }> {
+    const sleeps: number[] = [];
+    const transport = playback(outcomes);
+    const result = await callWithRetry(transport, request, {
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
+      now: () => NOW,
+      random: () => 0.5,
+      ...options,
+    }).catch((error: unknown) => error);
+    return { result, sleeps, calls: transport.calls };
+  }
+
+  it('returns the first success', async () => {
+    const { result, sleeps } = await call([answer(200, { data: [] })]);
+    expect(result).toMatchObject({ status: 200, json: { data: [] } });
+    expect(sleeps).toEqual([]);
+  });
+
+  it('backs off with jitter after 5xx, timeouts and resets, then succeeds', async () => {
+    const { result, sleeps } = await call([
+      answer(500, SERVER_500),
+      { kind: 'error', error: new TimeoutError(1000) },
+      { kind: 'error', error: new ConnectionError('ECONNRESET: socket hang up') },
+      answer(200, { ok: true }),
+    ]);
+    expect(result).toMatchObject({ status: 200 });
+    expect(sleeps).toEqual([250, 500, 1000]);
+  });
+
+  it('waits out 429s as the server asks without spending attempts', async () => {
+    const { result, sleeps } = await call(
+      [answer(429, TPM_429), answer(429, RPM_429, { 'retry-after-ms': '300' }), answer(429, TPM_429_NO_HINT), answer(200, { ok: true })],
+      { maxAttempts: 1 },
+    );
+    expect(result).toMatchObject({ status: 200 });
+    expect(sleeps).toEqual([9816, 300, 4000]); // the third has no hint: the default for a third consecutive 429
+  });
+
+  it('gives up after maxAttempts retryable failures with the last failure', async () => {
+    const { result, sleeps, calls } = await call([answer(503, SERVER_500), answer(503, SERVER_500), answer(503, SERVER_500)], { maxAttempts: 3 });
+    expect(result).toMatchObject({ name: 'ServerError', status: 503 });
+    expect(sleeps).toHaveLength(2);
+    expect(calls).toBe(3);
+  });
+
+  it.each<[string, AttemptOutcome, string]>([
+    ['a 401 as AuthError', answer(401, BAD_KEY_401), 'AuthError'],
+    ['a 429 insufficient_quota as QuotaError', answer(429, QUOTA_429), 'QuotaError'],
+    ['a 400 as APIError', answer(400, CONTEXT_400), 'APIError'],
+  ])('throws %s at once', async (_name, outcome, name) => {
+    const { result, sleeps, calls } = await call([outcome, answer(200, {})]);
+    expect(result).toMatchObject({ name });
+    expect(sleeps).toEqual([]);
+    expect(calls).toBe(1);
+  });
+
+  it('throws the transport error when attempts run out on timeouts', async () => {
+    const { result } = await call([{ kind: 'error', error: new TimeoutError(1000) }], { maxAttempts: 1 });
+    expect(result).toBeInstanceOf(TimeoutError);
+  });
+
+  it('stops on a 429 that asks for more than 10 minutes', async () => {
+    const { result, sleeps } = await call([answer(429, TPM_429_NO_HINT, { 'retry-after': '3600' })]);
+    expect(result).toMatchObject({ name: 'RateLimitError', status: 429 });
+    expect(sleeps).toEqual([]);
+  });
+
+  it('returns a non-JSON 2xx body when the caller expects raw content', async () => {
+    const { result } = await call([answer(200, '{"custom_id":"a"}\n{"custom_id":"b"}\n')], { isRawBody: true });
+    expect(result).toMatchObject({ status: 200, text: '{"custom_id":"a"}\n{"custom_id":"b"}\n' });
+  });
+
+  it('retries a non-JSON 2xx body otherwise, and reports invalid_response when attempts run out', async () => {
+    const { result, calls } = await call([answer(200, '<html>'), answer(200, '<html>')], { maxAttempts: 2 });
+    expect(result).toMatchObject({ code: 'invalid_response' });
+    expect(calls).toBe(2);
   });
 });
