@@ -130,7 +130,7 @@ describe('crash safety and resume', () => {
     const input = dir.file('int.jsonl');
     await writeJsonl(input, lines(400));
     const { child, done } = startCli(['run', input, '--concurrency', '20', '--quiet'], { env: env(s) });
-    await sleep(1500);
+    while (s.stats().requests < 60) await sleep(20);
     child.kill('SIGINT');
     const result = await done;
     expect(result.code).toBe(3);
@@ -154,7 +154,8 @@ describe('crash safety and resume', () => {
     const input = dir.file('twice.jsonl');
     await writeJsonl(input, lines(50));
     const { child, done } = startCli(['run', input, '--concurrency', '10', '--quiet'], { env: env(s) });
-    await sleep(1200);
+    // Signal only once it is sending (its handlers are in place by then).
+    while (s.stats().inFlight < 1) await sleep(20);
     child.kill('SIGINT');
     await sleep(300);
     const before = Date.now();
