@@ -432,6 +432,15 @@ describe('failures', () => {
     expect(seen).toEqual(Array(3).fill('ECONNRESET: socket hang up'));
   });
 
+  it('refuses to replace a manifest with --overwrite while its batches may still run', async () => {
+    const api = await simulator({ batch: { stepMs: 10_000 } });
+    const input = dir.file('in.jsonl');
+    await writeJsonl(input, mixedLines(3));
+    await submitBatches(api, submitOptions(input));
+    await expect(submitBatches(api, submitOptions(input, { overwrite: true }))).rejects.toThrow(/2 part\(s\) still running .* batch cancel/);
+    expect(await listAll<BatchObject>(api, 'batches')).toHaveLength(2);
+  });
+
   it('refuses to continue a manifest whose input changed', async () => {
     const api = await simulator();
     const input = dir.file('in.jsonl');

@@ -40,6 +40,8 @@ export class BatchSession {
   private readonly emit: (event: BatchEvent) => void;
   /** Uploaded batch files by name, listed once when a lost upload must be found. */
   private filesByName: Map<string, FileObject> | null = null;
+  /** Parts already reported as waiting for capacity (reported once, not on every poll). */
+  private readonly reportedWaiting = new Set<number>();
 
   constructor(
     readonly path: string,
@@ -91,9 +93,13 @@ export class BatchSession {
       const available = this.availableTokens(part.model);
       // A part alone always goes: the splitter kept it within the limit, and waiting would not make it smaller.
       if (part.enqueued_tokens > available && this.activeTokens(part.model) > 0) {
-        this.emit({ type: 'waiting_for_capacity', part: part.part, model: part.model, enqueuedTokens: part.enqueued_tokens, availableTokens: available });
+        if (!this.reportedWaiting.has(part.part)) {
+          this.reportedWaiting.add(part.part);
+          this.emit({ type: 'waiting_for_capacity', part: part.part, model: part.model, enqueuedTokens: part.enqueued_tokens, availableTokens: available });
+        }
         continue;
       }
+      this.reportedWaiting.delete(part.part);
       await this.create(part);
     }
   }

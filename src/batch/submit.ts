@@ -71,7 +71,8 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
     checkManifestMatches(existing, options.manifestPath, options.input, fingerprint, options.baseUrl);
     manifest = existing;
   } else if (existing) {
-    const live = existing.parts.filter((part) => part.state !== 'pending' && !isPartEnded(part));
+    // Parts only uploaded, never created, cost nothing: only batches that may run block a replacement.
+    const live = existing.parts.filter((part) => part.state === 'creating' || (part.state === 'submitted' && !isPartEnded(part)));
     if (live.length > 0) {
       throw new InputError(
         `${options.manifestPath} has ${live.length} part(s) still running (e.g. part ${live[0]?.part}): ` +

@@ -210,19 +210,19 @@ export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise
 type Api = import('../batch/api.js').BatchApi;
 
 async function submitAction(options: BatchCliOptions, io: CliIO, api: Api, baseUrl: string, view: BatchView): Promise<number> {
-  const [{ submitBatches }, { readManifest }, { checkOutputs }] = await Promise.all([
+  const [{ submitBatches }, { readManifest }, { checkOutputs }, { rm }] = await Promise.all([
     import('../batch/submit.js'),
     import('../batch/manifest.js'),
     import('../batch/download.js'),
+    import('node:fs/promises'),
   ]);
   // Found out now, not after the batches ran: the results file must be free (or --resume/--overwrite given).
   if (options.download) await checkOutputs({ ...options, manifestPath: options.manifest });
-  let overwrite = options.overwrite;
   const manifestBase = options.connection.simulate ? SIMULATED_BASE_URL : baseUrl;
   if (options.connection.simulate) {
-    // A manifest from an earlier --simulate run points at batches that ended with that command.
+    // A manifest from an earlier --simulate run points at batches that ended with that command: start afresh.
     const existing = await readManifest(options.manifest);
-    if (existing?.base_url === SIMULATED_BASE_URL) overwrite = true;
+    if (existing?.base_url === SIMULATED_BASE_URL) await rm(options.manifest, { force: true });
   }
   const result = await submitBatches(api, {
     input: options.input,
@@ -237,7 +237,7 @@ async function submitAction(options: BatchCliOptions, io: CliIO, api: Api, baseU
       maxEnqueuedTokens: options.maxEnqueuedTokens ?? null,
     },
     baseUrl: manifestBase,
-    overwrite,
+    overwrite: options.overwrite,
     signal: io.signal,
     session: { onEvent: view.onEvent },
   });
