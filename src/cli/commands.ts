@@ -4,9 +4,10 @@ import type { AnyCommandSpec } from './command.js';
 import { batchCommand } from './batch.js';
 import { runCommand } from './run.js';
 import { simulateCommand } from './simulate.js';
+import { usageCommand, costsCommand } from './org.js';
 import { validateCommand } from './validate.js';
 import { estimateCommand } from './estimate.js';
 import { exportCommand } from './export.js';
 import { compareCommand } from './compare.js';
 
-export const COMMANDS: readonly AnyCommandSpec[] = [runCommand, simulateCommand, validateCommand, estimateCommand, compareCommand, exportCommand, batchCommand];
+export const COMMANDS: readonly AnyCommandSpec[] = [runCommand, simulateCommand, validateCommand, estimateCommand, compareCommand, exportCommand, usageCommand, costsCommand, batchCommand];

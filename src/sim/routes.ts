@@ -14,7 +14,7 @@
 // host.state(...).
 
 import type { RouteHandler, SimHost } from './context.js';
-// import { orgRoutes, orgSetup } from './org.js';
+import { orgRoutes, orgSetup } from './org.js';
 import { batchRoutes, batchSetup } from './batch.js';
 
 export interface Route {
@@ -29,11 +29,11 @@ export interface Route {
 export type SetupHook = (host: SimHost) => void | (() => void);
 
 const REGISTERED_ROUTES: Route[] = [
-  // ...orgRoutes,
+  ...orgRoutes,
   ...batchRoutes,
 ];
 const SETUP_HOOKS: SetupHook[] = [
-  // orgSetup,
+  orgSetup,
   batchSetup,
 ];
 

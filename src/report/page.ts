@@ -1,0 +1,273 @@
+// Self-contained HTML pages: one file with uPlot (script and CSS) inlined,
+// charts, tables and share bars, that opens with no network.
+//
+// In:  chart specs ({title, x, series}), table specs, and page sections.
+// Out: HTML strings; renderPage() wraps sections into the whole page.
+// Owns escaping (every text goes through escapeHtml; chart data travels as
+// JSON in a data- attribute) and the one inline script that draws each
+// chart. Used by the organisation reports (src/org/html.ts) and the run report.
+// A Content-Security-Policy forbids every fetch, so a page that works offline
+// is one that works at all.
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+export interface ChartSeries {
+  label: string;
+  /** One value per x; null leaves a gap. */
+  values: ReadonlyArray<number | null>;
+  /** Colour as #rrggbb; default from the page palette. */
+  color?: string;
+}
+
+export interface ChartSpec {
+  title: string;
+  /** x values: Unix seconds when `xIsTime` (default), else plain numbers. */
+  x: readonly number[];
+  series: readonly ChartSeries[];
+  /** `line` (default) or `bars`. */
+  kind?: 'line' | 'bars';
+  /** How y values read: counts (1.2M), USD ($1.23), bytes (1.2 MiB) or milliseconds. Default `count`. */
+  unit?: 'count' | 'usd' | 'bytes' | 'ms';
+  /** Default true: x is Unix seconds, shown as UTC dates. */
+  xIsTime?: boolean;
+  /** Vertical markers, e.g. anomalous days. */
+  marks?: ReadonlyArray<{ x: number; label: string }>;
+  /** Plot height in CSS pixels. Default 280. */
+  heightPx?: number;
+}
+
+export interface TableColumn {
+  label: string;
+  /** Numbers read best right-aligned. Default `left`. */
+  align?: 'left' | 'right';
+}
+
+export type Cell = string | number | boolean | null | undefined;
+
+export interface TableSpec {
+  caption?: string;
+  columns: ReadonlyArray<string | TableColumn>;
+  rows: ReadonlyArray<ReadonlyArray<Cell>>;
+  /** A last row set apart, e.g. totals. */
+  footer?: ReadonlyArray<Cell>;
+}
+
+export interface ShareBarsSpec {
+  title: string;
+  /** Column names, one bar per column, e.g. ["tokens", "requests"]. */
+  measures: readonly string[];
+  /** Each share is 0..1; `text` is shown beside the bar (default the percentage). */
+  items: ReadonlyArray<{ label: string; shares: readonly number[]; texts?: readonly string[] }>;
+}
+
+export interface PageSpec {
+  title: string;
+  /** A line under the title (range, source, …). */
+  subtitle?: string;
+  /** HTML fragments from the functions below, in order. */
+  sections: readonly string[];
+}
+
+const PALETTE = ['#2563eb', '#db2777', '#16a34a', '#ea580c', '#7c3aed', '#0891b2', '#ca8a04', '#dc2626', '#4b5563'];
+
+/** Text for HTML content and attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}
+
+/** A chart: the container the page script draws into, with its data as JSON. */
+export function chartHtml(spec: ChartSpec): string {
+  const data = {
+    title: spec.title,
+    x: spec.x,
+    series: spec.series.map((s, i) => ({ label: s.label, values: s.values, color: s.color ?? PALETTE[i % PALETTE.length] })),
+    kind: spec.kind ?? 'line',
+    unit: spec.unit ?? 'count',
+    xIsTime: spec.xIsTime ?? true,
+    marks: spec.marks ?? [],
+    heightPx: spec.heightPx ?? 280,
+  };
+  return (
+    `<figure class="chart"><figcaption>${escapeHtml(spec.title)}</figcaption>` +
+    `<div class="chart-plot" data-chart="${escapeHtml(JSON.stringify(data))}"></div></figure>`
+  );
+}
+
+export function tableHtml(spec: TableSpec): string {
+  const columns = spec.columns.map((c) => (typeof c === 'string' ? { label: c } : c));
+  const cellHtml = (tag: 'td' | 'th', value: Cell, i: number): string => {
+    const align = columns[i]?.align === 'right' ? ' class="num"' : '';
+    return `<${tag}${align}>${value === null || value === undefined ? '' : escapeHtml(String(value))}</${tag}>`;
+  };
+  const head = `<thead><tr>${columns.map((c, i) => `<th${c.align === 'right' ? ' class="num"' : ''}>${escapeHtml(c.label)}</th>`).join('')}</tr></thead>`;
+  const body = `<tbody>${spec.rows.map((row) => `<tr>${row.map((v, i) => cellHtml('td', v, i)).join('')}</tr>`).join('')}</tbody>`;
+  const foot = spec.footer ? `<tfoot><tr>${spec.footer.map((v, i) => cellHtml('th', v, i)).join('')}</tr></tfoot>` : '';
+  const caption = spec.caption ? `<caption>${escapeHtml(spec.caption)}</caption>` : '';
+  return `<table>${caption}${head}${body}${foot}</table>`;
+}
+
+/** Horizontal bars for shares of a whole, one column per measure. */
+export function shareBarsHtml(spec: ShareBarsSpec): string {
+  const head = `<tr><th></th>${spec.measures.map((m) => `<th>${escapeHtml(m)}</th>`).join('')}</tr>`;
+  const rows = spec.items
+    .map((item) => {
+      const cells = item.shares
+        .map((share, i) => {
+          const pct = Math.max(0, Math.min(1, share)) * 100;
+          const text = item.texts?.[i] ?? `${pct.toFixed(1)}%`;
+          return `<td><div class="bar"><span style="width:${pct.toFixed(2)}%"></span></div><small>${escapeHtml(text)}</small></td>`;
+        })
+        .join('');
+      return `<tr><th>${escapeHtml(item.label)}</th>${cells}</tr>`;
+    })
+    .join('');
+  return `<figure class="shares"><figcaption>${escapeHtml(spec.title)}</figcaption><table class="share-table">${head}${rows}</table></figure>`;
+}
+
+/** A titled section; `collapsed` puts long content (such as every row) behind a disclosure. */
+export function sectionHtml(title: string, content: string, options: { collapsed?: boolean } = {}): string {
+  if (options.collapsed) return `<section><details><summary>${escapeHtml(title)}</summary>${content}</details></section>`;
+  return `<section><h2>${escapeHtml(title)}</h2>${content}</section>`;
+}
+
+/** Plain text as a paragraph. */
+export function paragraphHtml(text: string): string {
+  return `<p>${escapeHtml(text)}</p>`;
+}
+
+export function renderPage(page: PageSpec): string {
+  const { script, css } = uplotAssets();
+  const subtitle = page.subtitle ? `<p class="subtitle">${escapeHtml(page.subtitle)}</p>` : '';
+  return [
+    '<!doctype html>',
+    '<html lang="en"><head><meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    // Nothing may be fetched: scripts and styles are inline, images only data: URLs.
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">`,
+    `<title>${escapeHtml(page.title)}</title>`,
+    `<style>${css}\n${PAGE_CSS}</style>`,
+    `<script>${inlineScript(script)}</script>`,
+    '</head><body><main>',
+    `<h1>${escapeHtml(page.title)}</h1>${subtitle}`,
+    ...page.sections,
+    '</main>',
+    `<script>${inlineScript(DRAW_SCRIPT)}</script>`,
+    '</body></html>',
+    '',
+  ].join('\n');
+}
+
+let cachedAssets: { script: string; css: string } | undefined;
+
+/** uPlot's minified script and stylesheet, read from node_modules at run time. */
+function uplotAssets(): { script: string; css: string } {
+  if (!cachedAssets) {
+    const require = createRequire(import.meta.url);
+    cachedAssets = {
+      script: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
+      css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
+    };
+  }
+  return cachedAssets;
+}
+
+/** `</script` inside a script would end it early; `<\/script` means the same to JavaScript. */
+function inlineScript(code: string): string {
+  return code.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+}
+
+const PAGE_CSS = `
+:root { color-scheme: light; --fg: #111827; --muted: #6b7280; --line: #e5e7eb; --accent: #2563eb; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: #fff; }
+main { max-width: 1120px; margin: 0 auto; padding: 24px; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 17px; margin: 28px 0 8px; }
+.subtitle { color: var(--muted); margin: 0 0 16px; }
+figure { margin: 20px 0; }
+figcaption { font-weight: 600; margin-bottom: 6px; }
+.chart-plot { width: 100%; min-height: 120px; }
+table { border-collapse: collapse; margin: 8px 0; font-variant-numeric: tabular-nums; }
+caption { text-align: left; font-weight: 600; padding: 4px 0; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; white-space: nowrap; }
+thead th { border-bottom: 2px solid #d1d5db; }
+tfoot th { border-top: 2px solid #d1d5db; }
+.num { text-align: right; }
+tbody tr:nth-child(even) { background: #f9fafb; }
+.share-table td { min-width: 220px; }
+.bar { display: inline-block; vertical-align: middle; width: 160px; height: 10px; background: var(--line); margin-right: 8px; }
+.bar span { display: block; height: 100%; background: var(--accent); }
+details summary { cursor: pointer; font-weight: 600; font-size: 17px; margin: 28px 0 8px; }
+.flag { color: #b91c1c; font-weight: 600; }
+`;
+
+/** Draws every [data-chart] element with uPlot (UTC time axis, unit-aware labels, marks as dashed lines). */
+const DRAW_SCRIPT = `
+(function () {
+  function compact(v, unit) {
+    if (v == null || !isFinite(v)) return '';
+    if (unit === 'bytes') {
+      var u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'], i = 0;
+      while (Math.abs(v) >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+      return +v.toPrecision(3) + ' ' + u[i];
+    }
+    var p = unit === 'usd' ? '$' : '', s = unit === 'ms' ? ' ms' : '', a = Math.abs(v);
+    if (a >= 1e9) return p + +(v / 1e9).toPrecision(3) + 'B' + s;
+    if (a >= 1e6) return p + +(v / 1e6).toPrecision(3) + 'M' + s;
+    if (a >= 1e4) return p + +(v / 1e3).toPrecision(3) + 'k' + s;
+    if (unit === 'usd') return p + (v === 0 ? '0' : a >= 1 ? v.toFixed(2) : v.toFixed(4));
+    return +v.toPrecision(4) + s;
+  }
+  function markPlugin(marks) {
+    return { hooks: { draw: function (u) {
+      var ctx = u.ctx;
+      ctx.save();
+      ctx.strokeStyle = '#dc2626';
+      ctx.fillStyle = '#dc2626';
+      ctx.lineWidth = 2;
+      ctx.setLineDash([6, 4]);
+      ctx.font = (12 * devicePixelRatio) + 'px system-ui, sans-serif';
+      marks.forEach(function (m) {
+        var x = Math.round(u.valToPos(m.x, 'x', true));
+        ctx.beginPath();
+        ctx.moveTo(x, u.bbox.top);
+        ctx.lineTo(x, u.bbox.top + u.bbox.height);
+        ctx.stroke();
+        ctx.fillText(m.label, x + 4, u.bbox.top + 14 * devicePixelRatio);
+      });
+      ctx.restore();
+    } } };
+  }
+  var charts = [];
+  document.querySelectorAll('[data-chart]').forEach(function (el) {
+    var spec = JSON.parse(el.getAttribute('data-chart'));
+    var bars = spec.kind === 'bars' && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : null;
+    var series = [{ label: spec.xIsTime ? 'UTC' : 'x' }].concat(spec.series.map(function (s) {
+      return {
+        label: s.label,
+        stroke: s.color,
+        width: 2,
+        fill: bars && /^#[0-9a-f]{6}$/i.test(s.color) ? s.color + '99' : undefined,
+        paths: bars || undefined,
+        points: { show: !bars && spec.x.length <= 62 },
+        value: function (u, v) { return v == null ? '—' : compact(v, spec.unit); }
+      };
+    }));
+    var opts = {
+      width: Math.max(320, el.clientWidth || 900),
+      height: spec.heightPx,
+      series: series,
+      // Volumes read against zero: the y axis starts at 0 unless the data go below it.
+      scales: { x: { time: spec.xIsTime }, y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.05 : 1]; } } },
+      axes: [{}, { size: 72, values: function (u, splits) { return splits.map(function (v) { return compact(v, spec.unit); }); } }],
+      plugins: spec.marks.length ? [markPlugin(spec.marks)] : []
+    };
+    if (spec.xIsTime) opts.tzDate = function (ts) { return uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'); };
+    var data = [spec.x].concat(spec.series.map(function (s) { return s.values; }));
+    charts.push({ el: el, plot: new uPlot(opts, data, el) });
+  });
+  window.addEventListener('resize', function () {
+    charts.forEach(function (c) { c.plot.setSize({ width: Math.max(320, c.el.clientWidth), height: c.plot.height }); });
+  });
+})();
+`;
