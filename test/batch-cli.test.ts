@@ -56,6 +56,14 @@ async function serverList(kind: 'files' | 'batches'): Promise<any[]> {
   return ((await response.json()) as { data: any[] }).data;
 }
 
+async function waitUntil(check: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
 async function manifestOf(path: string): Promise<Manifest | null> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as Manifest;
@@ -189,7 +197,17 @@ describe('batch CLI', () => {
     expect(waited.code).toBe(3);
     expect(waited.stderr).toContain('--timeout 0.1 s ran out');
 
+    // One command at a time per manifest: cancel is refused while a wait holds it; status only looks.
+    const waiting = startCli(['batch', 'wait', input, '--poll-interval', '0.05'], { env: env() });
+    await waitUntil(() => existsSync(dir.file('in.batch.json.lock')));
+    const refusedCancel = await runCli(['batch', 'cancel', input], { env: env() });
+    expect(refusedCancel.code).toBe(1);
+    expect(refusedCancel.stderr).toContain(`another oai-batch command (pid ${waiting.child.pid}) is working on`);
     const status = await runCli(['batch', 'status', input], { env: env() });
+    waiting.child.kill('SIGINT');
+    expect((await waiting.done).code).toBe(3);
+    expect(existsSync(dir.file('in.batch.json.lock'))).toBe(false);
+
     expect(status.code).toBe(0);
     expect(status.stdout.split('\n')[0]).toMatch(/^part\s+endpoint\s+model\s+lines\s+requests\s+status\s+done\s+failed\s+batch\s+errors$/);
     expect(status.stdout).toMatch(/^2\s+\/v1\/chat\/completions\s+gpt-4o-mini\s+/m);

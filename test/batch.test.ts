@@ -3,6 +3,10 @@
 // enqueued-token limit, failures, cancel, and `run --resume` afterwards.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { lockManifest } from '../src/batch/lock.js';
 import { BatchApi, type BatchObject, type FileObject } from '../src/batch/api.js';
 import { downloadResults, type DownloadOptions } from '../src/batch/download.js';
 import { readManifest } from '../src/batch/manifest.js';
@@ -280,6 +284,20 @@ describe('submit → wait → download', () => {
     expect(refused.every((b) => b.errors[0]?.code === 'token_limit_exceeded')).toBe(true);
     const { summary } = await downloadResults(api, downloadOptions(input));
     expect(summary.requests.succeeded).toBe(30);
+  });
+});
+
+describe('lockManifest', () => {
+  it('refuses a manifest a running process holds, takes over one a dead process left, and frees it on release', async () => {
+    const manifest = dir.file('m.batch.json');
+    await writeFile(`${manifest}.lock`, String(process.ppid));
+    await expect(lockManifest(manifest)).rejects.toThrow(`another oai-batch command (pid ${process.ppid}) is working on`);
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+    await writeFile(`${manifest}.lock`, gone.stdout.toString());
+    const release = await lockManifest(manifest);
+    expect(await readFile(`${manifest}.lock`, 'utf8')).toBe(String(process.pid));
+    await release();
+    expect(existsSync(`${manifest}.lock`)).toBe(false);
   });
 });
 

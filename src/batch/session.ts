@@ -21,6 +21,8 @@ export type BatchEvent =
   | { type: 'cancel_requested'; part: number; batchId: string | null };
 
 export interface SessionOptions {
+  /** Never rewrite the manifest (`batch status` looks without taking the lock). Default false. */
+  isReadOnly?: boolean;
   /** Wait before re-creating a part refused for the enqueued-token limit when nothing else of its model is running, ms; doubles per refusal up to 10 min. Default 60,000. */
   refusalBackoffMs?: number;
   now?: () => number;
@@ -38,6 +40,7 @@ export class BatchSession {
   private readonly refusalBackoffMs: number;
   private readonly now: () => number;
   private readonly emit: (event: BatchEvent) => void;
+  private readonly isReadOnly: boolean;
   /** Uploaded batch files by name, listed once when a lost upload must be found. */
   private filesByName: Map<string, FileObject> | null = null;
   /** Parts already reported as waiting for capacity (reported once, not on every poll). */
@@ -53,10 +56,11 @@ export class BatchSession {
     this.refusalBackoffMs = options.refusalBackoffMs ?? 60_000;
     this.now = options.now ?? Date.now;
     this.emit = options.onEvent ?? (() => {});
+    this.isReadOnly = options.isReadOnly ?? false;
   }
 
-  save(): Promise<void> {
-    return writeManifest(this.path, this.manifest, new Date(this.now()));
+  async save(): Promise<void> {
+    if (!this.isReadOnly) await writeManifest(this.path, this.manifest, new Date(this.now()));
   }
 
   /** Uploads a part's file (at `filePath`), or finds the upload a crash left unrecorded. */

@@ -183,7 +183,10 @@ export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise
   // A second Ctrl-C abandons the call in flight; the manifest stays resumable (uploads and creates are found again).
   const api = new BatchApi(transport, {}, io.force);
   const view = createBatchView(io.stderr, options.quiet);
+  let unlock = async (): Promise<void> => {};
   try {
+    // Every action but status rewrites the manifest: one at a time.
+    if (options.action !== 'status') unlock = await (await import('../batch/lock.js')).lockManifest(options.manifest);
     switch (options.action) {
       case 'submit':
         return await submitAction(options, io, api, connection.transport.baseUrl, view);
@@ -202,6 +205,7 @@ export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise
     return 3;
   } finally {
     view.stop();
+    await unlock();
     await transport.close().catch(() => {});
     await connection.close();
   }
@@ -260,7 +264,8 @@ async function submitAction(options: BatchCliOptions, io: CliIO, api: Api, baseU
 }
 
 async function statusAction(options: BatchCliOptions, io: CliIO, api: Api): Promise<number> {
-  const session = await openSession(options, api);
+  // Read-only: a wait or cancel may be working on the manifest meanwhile.
+  const session = await openSession(options, api, undefined, true);
   await session.refresh();
   if (options.format === 'json') io.stdout.write(JSON.stringify(session.manifest, null, 2) + '\n');
   else io.stdout.write(partsTable(session.manifest));
@@ -343,7 +348,7 @@ async function cancelAction(options: BatchCliOptions, io: CliIO, api: Api, view:
 }
 
 /** The session over an existing manifest, checked against this input and API. */
-async function openSession(options: BatchCliOptions, api: Api, view?: BatchView): Promise<import('../batch/session.js').BatchSession> {
+async function openSession(options: BatchCliOptions, api: Api, view?: BatchView, isReadOnly = false): Promise<import('../batch/session.js').BatchSession> {
   const [{ readManifest }, { BatchSession }, { checkManifestMatches }, { fingerprintFile }, { InputError }] = await Promise.all([
     import('../batch/manifest.js'),
     import('../batch/session.js'),
@@ -359,7 +364,7 @@ async function openSession(options: BatchCliOptions, api: Api, view?: BatchView)
     throw new InputError(`cannot read input ${options.input}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
   });
   checkManifestMatches(manifest, options.manifest, options.input, fingerprint, options.connection.baseUrl);
-  return new BatchSession(options.manifest, manifest, api, view ? { onEvent: view.onEvent } : {});
+  return new BatchSession(options.manifest, manifest, api, { isReadOnly, ...(view ? { onEvent: view.onEvent } : {}) });
 }
 
 // ---- display ---------------------------------------------------------------
