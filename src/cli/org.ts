@@ -37,22 +37,33 @@ import {
 export const ANOMALY_EXIT_CODE = 4;
 
 export interface OrgCliOptions {
+  /** Which report: `usage` of one kind (`--kind`, default completions) or `costs`. */
   report: { name: 'usage'; kind: UsageKind } | { name: 'costs' };
+  /** Unix seconds, end exclusive: `--start`/`--end` or `--days N` (default 30 days; 7 for 1h buckets, 1 for 1m). */
   range: TimeRange;
+  /** `--bucket`: 1m, 1h or 1d (default; the only width of costs). */
   bucket: BucketWidth;
+  /** `--group-by` keys valid for the report; default model (usage) or line_item (costs); `none` = []. */
   groupBy: GroupKey[];
+  /** `--models`, `--project-ids`, `--api-key-ids`, `--user-ids`, where the report accepts them. */
   filters: Partial<Record<FilterName, string[]>>;
-  /** Completions: true = Batch API usage only, false = without it, undefined = both. */
+  /** Completions: true = Batch API usage only (`--batch`), false = without it (`--no-batch`), undefined = both. */
   batch: boolean | undefined;
+  /** `--format`: table (default, with charts), csv or json. */
   format: 'table' | 'csv' | 'json';
-  /** Write the HTML page here as well. */
+  /** `--html FILE`: also write the self-contained HTML page there. */
   htmlPath: string | undefined;
+  /** `--threshold`: robust score above which a day is an anomaly (default 3.5). */
   threshold: number;
+  /** `--fail-on-anomaly`: exit 4 when a day is flagged. */
   failOnAnomaly: boolean;
-  /** Buckets per page; default the API's maximum for the width. */
+  /** `--page-size`: buckets per page; default the API's maximum for the width. */
   pageSize: number | undefined;
+  /** `--max-attempts` per page, 429 waits not counted (default 6, as `run`). */
   maxAttempts: number;
+  /** `--timeout` per attempt, ms (flag in seconds, default 60). */
   timeoutMs: number;
+  /** `--base-url`/`--simulate` and the keys from the environment (OPENAI_ADMIN_KEY). */
   connection: ConnectionOptions;
 }
 

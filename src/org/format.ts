@@ -12,7 +12,7 @@ import { bucketLabel, formatValue, rangeLabel } from './numbers.js';
 import { isoSeconds } from './range.js';
 import type { BuiltReport, OrgReport } from './report.js';
 import { renderTextCharts } from './terminal-charts.js';
-import { displayKey, label, type OrgViews, type ValueUnit } from './views.js';
+import { displayKey, label, metricUnit, type OrgViews } from './views.js';
 
 export const FORMATS = ['table', 'csv', 'json'] as const;
 export type ReportFormat = (typeof FORMATS)[number];
@@ -68,7 +68,6 @@ const SHORT_HEADERS: Readonly<Record<string, string>> = {
 
 export function renderTable(ctx: TableContext): string {
   const { report } = ctx.built;
-  const unitOf = (metric: string): ValueUnit => (metric === 'amount_usd' ? 'usd' : metric === 'usage_bytes' ? 'bytes' : 'count');
   const grouping = report.group_by.length > 0 ? ` · grouped by ${report.group_by.join(', ')}` : '';
   const lines = [`${ctx.title} · ${rangeLabel(report.range.start, report.range.end)} · ${report.bucket} buckets${grouping}`];
 
@@ -81,13 +80,13 @@ export function renderTable(ctx: TableContext): string {
     table.push([
       bucketLabel(row.start_time, row.end_time, report.bucket),
       ...report.group_by.map((key) => displayKey(row[key])),
-      ...ctx.spec.metrics.map((m) => formatValue(row[m] as number, unitOf(m))),
+      ...ctx.spec.metrics.map((m) => formatValue(row[m] as number, metricUnit(m))),
     ]);
   }
   table.push([
     `total (${report.rows.length} rows)`,
     ...report.group_by.map(() => ''),
-    ...ctx.spec.metrics.map((m) => formatValue(report.totals[m] ?? 0, unitOf(m))),
+    ...ctx.spec.metrics.map((m) => formatValue(report.totals[m] ?? 0, metricUnit(m))),
   ]);
   lines.push(report.rows.length > 0 ? table.toString() : '(no usage in this range)');
   lines.push('', ...anomalyLines(ctx.built, ctx.spec, ctx.threshold));
@@ -97,7 +96,7 @@ export function renderTable(ctx: TableContext): string {
 
 /** What was flagged, or how many days were judged and found ordinary. */
 export function anomalyLines(built: BuiltReport, spec: ReportSpec, threshold: number): string[] {
-  const unit: ValueUnit = spec.volume.metric === 'amount_usd' ? 'usd' : spec.volume.metric === 'usage_bytes' ? 'bytes' : 'count';
+  const unit = metricUnit(spec.volume.metric);
   const scored = built.judgements.filter((j) => j.verdict === 'scored').length;
   const unjudged = summariseUnjudged(built.judgements);
   const what = `daily ${label(spec.volume.metric)}`;

@@ -10,7 +10,7 @@ import type { ReportSpec } from './kinds.js';
 import { bucketLabel, formatCompact, formatValue, rangeLabel } from './numbers.js';
 import { dayStart, isoDate } from './range.js';
 import type { BuiltReport } from './report.js';
-import { displayKey, label, type OrgViews, type ValueUnit } from './views.js';
+import { displayKey, label, metricUnit, type OrgViews } from './views.js';
 
 export interface HtmlContext {
   title: string;
@@ -24,8 +24,7 @@ export interface HtmlContext {
 
 export function renderHtml(ctx: HtmlContext): string {
   const { report } = ctx.built;
-  const unitOf = (metric: string): ValueUnit => (metric === 'amount_usd' ? 'usd' : metric === 'usage_bytes' ? 'bytes' : 'count');
-  const volumeUnit = unitOf(ctx.spec.volume.metric);
+  const volumeUnit = metricUnit(ctx.spec.volume.metric);
   const sections: string[] = [];
 
   sections.push(
@@ -33,7 +32,7 @@ export function renderHtml(ctx: HtmlContext): string {
       'Totals',
       tableHtml({
         columns: ['metric', { label: 'total', align: 'right' }],
-        rows: ctx.spec.metrics.map((m) => [m, formatValue(report.totals[m] ?? 0, unitOf(m))]),
+        rows: ctx.spec.metrics.map((m) => [m, formatValue(report.totals[m] ?? 0, metricUnit(m))]),
       }),
     ),
   );
@@ -70,7 +69,7 @@ export function renderHtml(ctx: HtmlContext): string {
       items: share.items.map((item) => ({
         label: item.label,
         shares: item.shares,
-        texts: item.shares.map((s, i) => `${(s * 100).toFixed(1)}% · ${formatCompact(item.values[i] ?? 0, share.measures[i] === 'amount_usd' ? 'usd' : 'count')}`),
+        texts: item.shares.map((s, i) => `${(s * 100).toFixed(1)}% · ${formatCompact(item.values[i] ?? 0, metricUnit(share.measures[i] ?? ''))}`),
       })),
     }),
   );
@@ -102,9 +101,9 @@ export function renderHtml(ctx: HtmlContext): string {
         rows: report.rows.map((row) => [
           bucketLabel(row.start_time, row.end_time, report.bucket),
           ...report.group_by.map((key) => displayKey(row[key])),
-          ...ctx.spec.metrics.map((m) => formatValue(row[m] as number, unitOf(m))),
+          ...ctx.spec.metrics.map((m) => formatValue(row[m] as number, metricUnit(m))),
         ]),
-        footer: ['total', ...report.group_by.map(() => ''), ...ctx.spec.metrics.map((m) => formatValue(report.totals[m] ?? 0, unitOf(m)))],
+        footer: ['total', ...report.group_by.map(() => ''), ...ctx.spec.metrics.map((m) => formatValue(report.totals[m] ?? 0, metricUnit(m)))],
       }),
       { collapsed: true },
     ),

@@ -8,7 +8,7 @@
 //      seconds, one value per bucket, 0 for empty buckets) and share tables.
 // Pure.
 
-import type { ReportSpec } from './kinds.js';
+import type { GroupKey, ReportSpec } from './kinds.js';
 import type { OrgReport, ReportRow } from './report.js';
 import { bucketsOf } from './range.js';
 
@@ -49,7 +49,7 @@ export function viewsOf(report: OrgReport, spec: ReportSpec): OrgViews {
   const x = bucketsOf({ startSec: report.range.start, endSec: report.range.end }, report.bucket).map((b) => b.startSec);
   const slot = slotFinder(x);
   const per = BUCKET_NOUN[report.bucket];
-  const unit = unitOf(spec);
+  const unit = metricUnit(spec.volume.metric);
   const fields = spec.volume.fields;
   const isCosts = fields.includes('amount_usd');
   const times: TimeView[] = [];
@@ -61,8 +61,8 @@ export function viewsOf(report: OrgReport, spec: ReportSpec): OrgViews {
     series: fields.map((field) => seriesOf(label(field), report.rows, slot, x.length, (row) => row[field] as number)),
   });
 
-  const splitKey = isCosts ? 'line_item' : 'model';
-  if (report.group_by.includes(splitKey as never)) {
+  const splitKey: GroupKey = isCosts ? 'line_item' : 'model';
+  if (report.group_by.includes(splitKey)) {
     const volume = (row: ReportRow): number => fields.reduce((sum, f) => sum + (row[f] as number), 0);
     times.push({
       title: isCosts ? `Cost by line item per ${per}, USD` : `${titleCase(spec.volume.metric)} by model per ${per}`,
@@ -84,9 +84,10 @@ export function viewsOf(report: OrgReport, spec: ReportSpec): OrgViews {
   return { times, shares };
 }
 
-function unitOf(spec: ReportSpec): ValueUnit {
-  if (spec.volume.fields.includes('amount_usd')) return 'usd';
-  if (spec.volume.fields.includes('usage_bytes')) return 'bytes';
+/** How a metric's values read: USD, bytes, or plain counts. */
+export function metricUnit(metric: string): ValueUnit {
+  if (metric === 'amount_usd') return 'usd';
+  if (metric === 'usage_bytes') return 'bytes';
   return 'count';
 }
 

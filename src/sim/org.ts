@@ -16,7 +16,7 @@
 import type { BilledEvent, RouteHandler, SimContext, SimHost } from './context.js';
 import type { Route, SetupHook } from './routes.js';
 import { fmix32, mulberry32, seedWord } from './digest.js';
-import { BUCKET_SECONDS, USAGE_KINDS, USAGE_SPECS, isBucketWidth, type BucketWidth, type FilterName, type UsageKind } from '../org/kinds.js';
+import { BUCKET_SECONDS, COSTS_SPEC, USAGE_KINDS, USAGE_SPECS, isBucketWidth, type BucketWidth, type FilterName, type UsageKind } from '../org/kinds.js';
 import { alignDown, bucketsOf, DAY_SECONDS, dayStart } from '../org/range.js';
 import type { ApiBucket } from '../org/pages.js';
 import { costOf } from '../pricing/cost.js';
@@ -106,6 +106,7 @@ const SERIES: readonly Series[] = [
   { kind: 'images', dims: { ...caller('proj_sim_web', 'key_sim_web_prod', 'user_sim_ana'), model: 'gpt-image-1', size: '1024x1024', source: 'image.generation' }, dailyRequests: 30, perRequest: { images: 1.4 } },
   { kind: 'audio_speeches', dims: { ...caller('proj_sim_support', 'key_sim_support', 'user_sim_ben'), model: 'tts-1' }, dailyRequests: 100, perRequest: { characters: 500 } },
   { kind: 'audio_transcriptions', dims: { ...caller('proj_sim_support', 'key_sim_support', 'user_sim_ben'), model: 'whisper-1' }, dailyRequests: 80, perRequest: { seconds: 240 } },
+  // usage_bytes is a level in the real API; here it is summed per bucket like the rest, enough to exercise the report.
   { kind: 'vector_stores', dims: { project_id: 'proj_sim_data' }, dailyRequests: 24, perRequest: { usage_bytes: 50_000_000 } },
   { kind: 'code_interpreter_sessions', dims: { project_id: 'proj_sim_support' }, dailyRequests: 30, perRequest: { num_sessions: 1 } },
 ];
@@ -175,7 +176,6 @@ class SyntheticHistory {
     for (const [field, mean] of Object.entries(series.perRequest)) {
       totals[field] = Math.round(requests * mean * (1 + SIZE_NOISE * swing(dayIndex + 13 * index + (seed % 983), BRONZE)));
     }
-    if (series.kind === 'completions') totals.input_cached_tokens = Math.floor((totals.input_tokens ?? 0) * (series.cachedShare ?? 0));
     if (USAGE_SPECS[series.kind].metrics.includes('num_model_requests')) totals.num_model_requests = requests;
 
     // Spread the day's totals over bursts at random seconds; cumulative rounding keeps the day's totals exact.
@@ -195,7 +195,11 @@ class SyntheticHistory {
         metrics[field] = upTo - (assigned[field] as number);
         assigned[field] = upTo;
       }
-      if (series.kind === 'completions') Object.assign(metrics, { input_audio_tokens: 0, output_audio_tokens: 0 });
+      if (series.kind === 'completions') {
+        // Per burst, so a burst never reports more cached than input tokens.
+        metrics.input_cached_tokens = Math.floor((metrics.input_tokens ?? 0) * (series.cachedShare ?? 0));
+        Object.assign(metrics, { input_audio_tokens: 0, output_audio_tokens: 0 });
+      }
       if (Object.values(metrics).every((v) => v === 0)) continue;
       events.push(priced({ timeSec, kind: series.kind, dims: series.dims, metrics, costs: [] }, 'default'));
     }
@@ -446,14 +450,6 @@ function costBuckets(query: OrgSimQuery, sources: Sources): ApiBucket[] {
 // ---------------------------------------------------------------------------
 // The routes: parameters, validation, pagination
 
-/** `limit` counts buckets: defaults and maxima per width (OPENAI-API.md §5–6). */
-const USAGE_LIMITS: Readonly<Record<BucketWidth, { default: number; max: number }>> = {
-  '1m': { default: 60, max: 1_440 },
-  '1h': { default: 24, max: 168 },
-  '1d': { default: 7, max: 31 },
-};
-const COSTS_LIMIT = { default: 7, max: 180 };
-
 class QueryError extends Error {
   constructor(message: string, readonly param: string | null) {
     super(message);
@@ -500,7 +496,8 @@ function parseQuery(ctx: SimContext, kind: UsageKind | 'costs'): ParsedQuery {
     }
   }
 
-  const allowedFilters: readonly FilterName[] = kind === 'costs' ? ['project_ids', 'api_key_ids'] : USAGE_SPECS[kind].filters;
+  const spec = kind === 'costs' ? COSTS_SPEC : USAGE_SPECS[kind];
+  const allowedFilters = spec.filters;
   const filters: Partial<Record<FilterName, string[]>> = {};
   for (const name of allowedFilters) {
     const values = arrayParam(params, name);
@@ -514,7 +511,8 @@ function parseQuery(ctx: SimContext, kind: UsageKind | 'costs'): ParsedQuery {
     batch = batchParam === 'true';
   }
 
-  const limits = kind === 'costs' ? COSTS_LIMIT : USAGE_LIMITS[width];
+  // `limit` counts buckets: a default and a maximum per width (OPENAI-API.md §5–6).
+  const limits = spec.pageLimits[width] as { default: number; max: number };
   const limit = integerParam(params, 'limit') ?? limits.default;
   if (limit < 1 || limit > limits.max) {
     throw new QueryError(`Invalid value for 'limit': expected an integer from 1 to ${limits.max} for bucket_width ${width}, got ${limit}.`, 'limit');
