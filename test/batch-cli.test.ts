@@ -245,6 +245,10 @@ describe('batch CLI', () => {
     expect(summary.mode).toBe('batch');
     expect(summary.requests).toMatchObject({ total: 10, succeeded: 9, failed: 1 });
     expect(existsSync(dir.file('demo.batch.json'))).toBe(true);
+    // Its batches ended with that command: later commands against a real API say so.
+    const later = await runCli(['batch', 'status', input, '--base-url', 'http://127.0.0.1:9/v1'], { env: { OPENAI_API_KEY: KEY } });
+    expect(later.code).toBe(1);
+    expect(later.stderr).toContain('ran in a simulator inside the command that submitted them');
   });
 
   it('explains what --simulate can do for the step-by-step commands, and names both flags when results exist', { timeout: 120_000 }, async () => {

@@ -16,6 +16,9 @@ import type { BatchErrorData, BatchStatus, RequestCounts } from './api.js';
 
 export const MANIFEST_VERSION = 1;
 
+/** The `base_url` of a manifest whose batches lived in an in-process simulator (`--simulate`): gone with that command. */
+export const SIMULATED_BASE_URL = 'simulated (in-process; its batches ended with the command)';
+
 /**
  * Where a part is, from our side:
  * - pending:   nothing sent yet;

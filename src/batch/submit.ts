@@ -18,7 +18,7 @@ import { openJsonlWriter, type JsonlWriter } from '../core/record.js';
 import type { Endpoint, ErrorRecord, InputProblem } from '../core/types.js';
 import { VERSION } from '../core/version.js';
 import type { BatchApi } from './api.js';
-import { readManifest, MANIFEST_VERSION, type Manifest, type ManifestPart } from './manifest.js';
+import { readManifest, MANIFEST_VERSION, SIMULATED_BASE_URL, type Manifest, type ManifestPart } from './manifest.js';
 import { BatchSession, isPartEnded, type SessionOptions } from './session.js';
 import { splitInput, type PartLimits, type PartPlan } from './split.js';
 
@@ -71,8 +71,11 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
     checkManifestMatches(existing, options.manifestPath, options.input, fingerprint, options.baseUrl);
     manifest = existing;
   } else if (existing) {
-    // Parts only uploaded, never created, cost nothing: only batches that may run block a replacement.
-    const live = existing.parts.filter((part) => part.state === 'creating' || (part.state === 'submitted' && !isPartEnded(part)));
+    // Parts only uploaded, never created, cost nothing: only batches that may run block a replacement
+    // (and none can, once the simulator they lived in is gone).
+    const live = existing.parts.filter(
+      (part) => existing.base_url !== SIMULATED_BASE_URL && (part.state === 'creating' || (part.state === 'submitted' && !isPartEnded(part))),
+    );
     if (live.length > 0) {
       throw new InputError(
         `${options.manifestPath} has ${live.length} part(s) still running (e.g. part ${live[0]?.part}): ` +
@@ -154,6 +157,12 @@ export function checkManifestMatches(manifest: Manifest, path: string, input: st
       `${input} changed since ${path} was written, so its parts no longer match the file. ` +
         'Cancel what still runs (`oai-batch batch cancel`), then submit again with --overwrite.',
       'input_changed',
+    );
+  }
+  if (manifest.base_url === SIMULATED_BASE_URL && baseUrl !== SIMULATED_BASE_URL) {
+    throw new InputError(
+      `the batches of ${path} ran in a simulator inside the command that submitted them, and ended with it: submit again with --overwrite`,
+      'manifest_simulated',
     );
   }
   if (trimSlash(manifest.base_url) !== trimSlash(baseUrl)) {

@@ -12,7 +12,7 @@ import { ConfigError } from '../core/errors.js';
 import { ENDPOINTS, isEndpoint, type Endpoint } from '../core/types.js';
 import type { BatchEvent } from '../batch/session.js';
 import type { BatchProgress } from '../batch/wait.js';
-import type { Manifest, ManifestPart } from '../batch/manifest.js';
+import { SIMULATED_BASE_URL, type Manifest, type ManifestPart } from '../batch/manifest.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import { connectionBuilder, connectionOptions, integerFlag, numberFlag, optionalInteger, optionalNumber, optionalString, choiceFlag, type ConnectionOptions } from './flags.js';
 import { defaultOutputName } from './run.js';
@@ -20,8 +20,6 @@ import { defaultOutputName } from './run.js';
 export const BATCH_ACTIONS = ['submit', 'status', 'wait', 'download', 'cancel'] as const;
 export type BatchAction = (typeof BATCH_ACTIONS)[number];
 
-/** What the manifest records as its API base when the batches lived in an in-process simulator. */
-export const SIMULATED_BASE_URL = 'simulated (in-process; its batches ended with the command)';
 
 export interface BatchCliOptions {
   action: BatchAction;
