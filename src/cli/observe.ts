@@ -7,6 +7,9 @@
 // stays up --metrics-linger seconds after the run; the modules that do the
 // work (src/observe/*) are imported only when their flag is given.
 
+import { constants as fsConstants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../core/errors.js';
 import type { EventListener } from '../core/events.js';
@@ -62,7 +65,25 @@ export async function attachRunObservers(options: RunCliOptions, io: CliIO, list
   }
 
   if (options.reportPath !== undefined) {
-    throw new ConfigError('--report is not available yet');
+    const reportPath = options.reportPath;
+    // Found out now, not after a long run: the report is written at the end.
+    const folder = dirname(resolvePath(io.cwd, reportPath));
+    try {
+      await access(folder, fsConstants.W_OK);
+    } catch {
+      throw new ConfigError(`cannot write the report ${reportPath}: the folder ${folder} does not exist or is not writable`);
+    }
+    const [{ RunTimeline }, { renderRunReport }, { writeFileAtomic }] = await Promise.all([
+      import('../observe/timeline.js'),
+      import('../observe/report.js'),
+      import('../core/record.js'),
+    ]);
+    const timeline = new RunTimeline();
+    listeners.push(timeline.onEvent);
+    finishers.push(async (summary) => {
+      await writeFileAtomic(reportPath, renderRunReport({ summary, series: timeline.series(), latency: timeline.latency() }));
+      say('report_written', { path: reportPath }, `report written to ${reportPath}`);
+    });
   }
 
   return {
