@@ -137,11 +137,6 @@ export class BatchSession {
     }
   }
 
-  /** Whether every part has ended (or was cancelled before it was sent). */
-  allEnded(): boolean {
-    return this.manifest.parts.every((part) => isPartEnded(part));
-  }
-
   /** Whether some part still has to be uploaded. */
   needsUpload(): boolean {
     return this.manifest.parts.some((part) => part.state === 'pending' || part.state === 'uploading');

@@ -12,7 +12,7 @@ import { ConfigError } from '../core/errors.js';
 import { ENDPOINTS, isEndpoint, type Endpoint } from '../core/types.js';
 import type { BatchEvent } from '../batch/session.js';
 import type { BatchProgress } from '../batch/wait.js';
-import { SIMULATED_BASE_URL, type Manifest, type ManifestPart } from '../batch/manifest.js';
+import { SIMULATED_BASE_URL, defaultManifestPath, type Manifest, type ManifestPart } from '../batch/manifest.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import { connectionBuilder, connectionOptions, integerFlag, numberFlag, optionalInteger, optionalNumber, optionalString, choiceFlag, type ConnectionOptions } from './flags.js';
 import { defaultOutputName } from './run.js';
@@ -142,7 +142,7 @@ export function batchOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>)
   return {
     action,
     input,
-    manifest: optionalString(args, 'manifest') ?? defaultManifestName(input),
+    manifest: optionalString(args, 'manifest') ?? defaultManifestPath(input),
     connection,
     endpoint,
     maxLineBytes: integerFlag(args, 'max-line-bytes', 1, 8 * 1024 * 1024),
@@ -163,10 +163,6 @@ export function batchOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>)
     format: choiceFlag(args, 'format', ['table', 'json'] as const, 'table'),
     quiet: args.quiet === true,
   };
-}
-
-function defaultManifestName(input: string): string {
-  return `${input.replace(/\.gz$/i, '').replace(/\.(jsonl|json)$/i, '')}.batch.json`;
 }
 
 export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise<number> {
