@@ -31,3 +31,7 @@ export { validateInput, planInput, type ValidationReport, type InputScanOptions 
 export { estimateInput, EstimateBuilder, type Estimate } from './core/estimate.js';
 export { compareModels, type Comparison, type CompareOptions } from './core/compare.js';
 export { exportResults, outputOf, type ExportRow, type ExportOptions } from './core/export.js';
+export { submitBatches } from './batch/submit.js';
+export { waitForBatches } from './batch/wait.js';
+export { downloadResults } from './batch/download.js';
+export { BatchApi } from './batch/api.js';

@@ -386,4 +386,20 @@ describe('runBatch', () => {
     expect(summary.attempts.timeouts).toBeGreaterThan(0);
     expect(summary.warnings.join(' ')).toMatch(/timed out .* counted their worst case/);
   });
+
+  it('fails a request larger than the whole token budget once, with request_too_large, and counts it for the error-rate alert', async () => {
+    const s = await simulator();
+    const input = dir.file('big.jsonl');
+    await writeJsonl(input, [chatLine(1, { max_tokens: 500 }), chatLine(2, { max_tokens: 500 })]);
+    const { summary, exitCode } = await runBatch(options(input, s, { tpm: 100, failOnErrorRate: 0.5 }));
+    expect(exitCode).toBe(5);
+    expect(summary.alerts).toEqual([{ name: 'error_rate', value: 1, threshold: 0.5 }]);
+    const errors = await readJsonl<ErrorRecord>(dir.file('big.errors.jsonl'));
+    expect(errors.map((e) => [e.error.code, e.attempts])).toEqual([
+      ['request_too_large', 0],
+      ['request_too_large', 0],
+    ]);
+    expect(s.stats().requests).toBe(0);
+  });
 });
+

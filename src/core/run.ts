@@ -423,10 +423,6 @@ class BatchRun {
           this.#stats.rateLimited += 1;
           const pauseMs = this.#limiter.penalise(grant, verdict.waitMs, response.headers);
           this.#limiter.release(grant);
-          if (pauseMs > MAX_RATE_LIMIT_WAIT_MS) {
-            this.#requestStop('rate_limit_wait', `the server asked for a pause of ${Math.round(pauseMs / 1000)} s on ${item.model}: stopping; --resume later`);
-            return;
-          }
           this.#emit({
             type: 'rate_limited',
             customId: item.customId,
@@ -435,6 +431,10 @@ class BatchRun {
             pausedUntil: new Date(this.#now() + pauseMs).toISOString(),
             requestId: response.requestId,
           });
+          if (pauseMs > MAX_RATE_LIMIT_WAIT_MS) {
+            this.#requestStop('rate_limit_wait', `the server asked for a pause of ${Math.round(pauseMs / 1000)} s on ${item.model}: stopping; --resume later`);
+            return;
+          }
           continue; // no attempt spent
         }
         if (verdict.action === 'stop') {
@@ -572,6 +572,7 @@ class BatchRun {
 
   async #recordFailure(item: RequestItem, response: HttpResponse | null, code: string, message: string, attempts: number): Promise<void> {
     this.#stats.failed += 1;
+    if (attempts === 0) this.#stats.failedUnsent += 1;
     this.#stats.requestsWindow.add(this.#now(), 1);
     const record: ErrorRecord = {
       id: this.#nextId(),

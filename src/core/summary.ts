@@ -56,6 +56,8 @@ export class RunStats {
   inputProblems = 0;
   /** Requests that got at least one attempt this run. */
   sent = 0;
+  /** Requests that failed without an attempt (larger than the whole token budget). */
+  failedUnsent = 0;
   attempts = 0;
   rateLimited = 0;
   serverErrors = 0;
@@ -163,7 +165,8 @@ function limitsReport(limits: Record<string, ModelLimitState>, stats: RunStats, 
 export function alertsOf(stats: RunStats, thresholds: SummaryContext['thresholds']): Alert[] {
   const alerts: Alert[] = [];
   if (thresholds.errorRate !== undefined) {
-    const denominator = stats.sent + stats.inputProblems;
+    // Lines attempted: those sent, and those refused before sending (too large); plus bad lines.
+    const denominator = stats.sent + stats.failedUnsent + stats.inputProblems;
     const value = denominator > 0 ? stats.failed / denominator : 0;
     if (value > thresholds.errorRate) alerts.push({ name: 'error_rate', value: round(value, 6), threshold: thresholds.errorRate });
   }
