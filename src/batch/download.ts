@@ -15,16 +15,17 @@
 // API named for its line), so `run --resume` afterwards sends exactly those.
 
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, createReadStream } from 'node:fs';
-import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve as resolvePath } from 'node:path';
-import { ConfigError, InputError, errorObjectOf } from '../core/errors.js';
+import { join } from 'node:path';
+import { InputError, errorObjectOf } from '../core/errors.js';
 import { fingerprintFile } from '../core/fingerprint.js';
 import { readLines } from '../core/read.js';
 import type { KeySet } from '../core/keyset.js';
 import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from '../core/record.js';
-import { endpointOfBody, indexResults, type ResumeIndex } from '../core/resume.js';
+import { checkOutputs, exists, prepareResume } from '../core/outputs.js';
+import type { ResumeIndex } from '../core/resume.js';
 import { RunStats, buildSummary, exitCodeOf } from '../core/summary.js';
 import type { ErrorRecord, InputProblem, ResponseRecord, ResultRecord, Summary } from '../core/types.js';
 import { modelOf, serviceTierOf, usageFromBody } from '../core/usage.js';
@@ -82,7 +83,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
     throw new InputError(`cannot read input ${options.input}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
   });
   checkManifestMatches(manifest, options.manifestPath, options.input, fingerprint, options.baseUrl);
-  await checkOutputs(options);
+  await checkOutputs({ ...options, protect: [options.manifestPath] });
 
   const session = new BatchSession(options.manifestPath, manifest, api);
   await session.refresh();
@@ -94,7 +95,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
   const warnings: string[] = [];
   let resume: ResumeIndex | null = null;
   if (options.resume && (await exists(options.output))) {
-    resume = await prepareResume(options, fingerprint, ledger, warnings);
+    resume = await prepareResume({ ...options, fingerprint, ledger, warnings });
   }
   const done: KeySet | null = resume?.done ?? null;
 
@@ -317,62 +318,3 @@ function problemRecord(problem: InputProblem, id: string): ErrorRecord {
   return record;
 }
 
-/** As `run`: output folders must be writable, and an existing results file needs --resume or --overwrite. */
-export async function checkOutputs(options: Pick<DownloadOptions, 'input' | 'manifestPath' | 'output' | 'errors' | 'summary' | 'resume' | 'overwrite'>): Promise<void> {
-  if (options.resume && options.overwrite) throw new ConfigError('--resume and --overwrite cannot be used together');
-  const paths = [options.output, options.errors, options.summary];
-  if (paths.some((p) => resolvePath(p) === resolvePath(options.input) || resolvePath(p) === resolvePath(options.manifestPath))) {
-    throw new ConfigError(`an output file is the input or its manifest; choose other names with -o, --errors, --summary`);
-  }
-  for (const path of paths) {
-    const folder = dirname(resolvePath(path));
-    try {
-      const info = await stat(folder);
-      if (!info.isDirectory()) throw new Error('not a directory');
-      await access(folder, fsConstants.W_OK);
-    } catch {
-      throw new InputError(`cannot write ${path}: the folder ${folder} does not exist or is not writable`, 'output_unwritable');
-    }
-  }
-  if (!options.resume && !options.overwrite && (await exists(options.output))) {
-    throw new InputError(
-      `${options.output} already exists: use --resume to continue it (skipping what succeeded) or --overwrite to start over`,
-      'results_exist',
-    );
-  }
-}
-
-/** Indexes earlier successes (priced as they were: batch lines at the batch rate) and refuses a changed line-keyed input. */
-async function prepareResume(options: DownloadOptions, fingerprint: string, ledger: CostLedger, warnings: string[]): Promise<ResumeIndex> {
-  let previous: Partial<Summary> | null = null;
-  try {
-    previous = JSON.parse(await readFile(options.summary, 'utf8')) as Partial<Summary>;
-  } catch {
-    previous = null;
-  }
-  const index = await indexResults(options.output, (record) => {
-    const body = record.response.body;
-    const usage = usageFromBody(endpointOfBody(body), body);
-    const model = modelOf(body);
-    if (usage && model) ledger.add(model, usage, { serviceTier: serviceTierOf(body), batch: record.via === 'batch' });
-  });
-  if (index.tornBytes > 0) warnings.push(`resume cut a torn last line (${index.tornBytes} bytes) from ${options.output}`);
-  const changed = previous?.input?.fingerprint !== undefined && previous.input.fingerprint !== fingerprint;
-  if (changed && index.hasLineKeys && !options.force) {
-    throw new InputError(
-      `refusing to resume: ${options.input} changed since ${options.output} was written, and its lines are keyed by line number (line-N), ` +
-        'so the old keys would now point at other requests. Start over with --overwrite, or pass --force if the lines did not move.',
-      'input_changed',
-    );
-  }
-  return index;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

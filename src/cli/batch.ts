@@ -211,11 +211,11 @@ async function submitAction(options: BatchCliOptions, io: CliIO, api: Api, baseU
   const [{ submitBatches }, { readManifest }, { checkOutputs }, { rm }] = await Promise.all([
     import('../batch/submit.js'),
     import('../batch/manifest.js'),
-    import('../batch/download.js'),
+    import('../core/outputs.js'),
     import('node:fs/promises'),
   ]);
   // Found out now, not after the batches ran: the results file must be free (or --resume/--overwrite given).
-  if (options.download) await checkOutputs({ ...options, manifestPath: options.manifest });
+  if (options.download) await checkOutputs({ ...options, protect: [options.manifest] });
   const manifestBase = options.connection.simulate ? SIMULATED_BASE_URL : baseUrl;
   if (options.connection.simulate) {
     // A manifest from an earlier --simulate run points at batches that ended with that command: start afresh.

@@ -10,15 +10,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { access, readFile, stat } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import { CostLedger } from '../pricing/ledger.js';
 import { worstCaseCostUsd } from '../pricing/cost.js';
 import { CostCap } from './budget.js';
-import { ConfigError, ConnectionError, InputError, TimeoutError } from './errors.js';
+import { ConfigError, ConnectionError, TimeoutError } from './errors.js';
 import type { EventListener, ProgressSnapshot } from './events.js';
 import { fingerprintFile } from './fingerprint.js';
 import { MemoryLimiter, RequestTooLargeError, type Grant, type Limiter } from './limiter.js';
@@ -26,7 +23,8 @@ import { resolveRunOptions, type ResolvedRunOptions, type RunOptions } from './o
 import { createPlanContext, isInputProblem, planRecord } from './plan.js';
 import { openInput, readRecords, type InputSource } from './read.js';
 import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record.js';
-import { endpointOfBody, indexResults, type ResumeIndex } from './resume.js';
+import { checkOutputs, exists, prepareResume } from './outputs.js';
+import type { ResumeIndex } from './resume.js';
 import { MAX_RATE_LIMIT_WAIT_MS, classifyAttempt, retryDelayMs, type AttemptOutcome } from './retry.js';
 import { RunStats, buildSummary, exitCodeOf } from './summary.js';
 import { createTransport, type HttpResponse, type Transport } from './transport.js';
@@ -47,39 +45,6 @@ export async function runBatch(options: RunOptions): Promise<RunResult> {
     return await run.execute();
   } finally {
     source.close();
-  }
-}
-
-/** Output folders must exist, and an existing results file needs --resume or --overwrite: nothing is clobbered silently. */
-async function checkOutputs(options: ResolvedRunOptions): Promise<void> {
-  const paths = [options.output, options.errors, options.summary];
-  if (options.input !== '-' && paths.some((p) => resolvePath(p) === resolvePath(options.input))) {
-    throw new ConfigError(`an output file is the input itself (${options.input}); choose other names with -o, --errors, --summary`);
-  }
-  for (const path of paths) {
-    const folder = dirname(resolvePath(path));
-    try {
-      const info = await stat(folder);
-      if (!info.isDirectory()) throw new Error('not a directory');
-      await access(folder, fsConstants.W_OK);
-    } catch {
-      throw new InputError(`cannot write ${path}: the folder ${folder} does not exist or is not writable`, 'output_unwritable');
-    }
-  }
-  if (!options.resume && !options.overwrite && (await exists(options.output))) {
-    throw new InputError(
-      `${options.output} already exists: use --resume to continue it (skipping what succeeded) or --overwrite to start over`,
-      'results_exist',
-    );
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -183,28 +148,8 @@ class BatchRun {
     return { summary, exitCode: exitCodeOf(summary) };
   }
 
-  async #prepareResume(): Promise<ResumeIndex> {
-    const o = this.#o;
-    const previous = await readSummary(o.summary);
-    const index = await indexResults(o.output, (record) => {
-      const body = record.response.body;
-      const usage = usageFromBody(endpointOfBody(body), body);
-      const model = modelOf(body);
-      if (usage && model) this.#ledger.add(model, usage, { serviceTier: serviceTierOf(body), batch: record.via === 'batch' });
-    });
-    if (index.tornBytes > 0) this.#warnings.push(`resume cut a torn last line (${index.tornBytes} bytes) from ${o.output}`);
-    const changed = previous?.input?.fingerprint !== undefined && previous.input.fingerprint !== this.#fingerprint;
-    if (changed && index.hasLineKeys && !o.force) {
-      throw new InputError(
-        `refusing to resume: ${o.input} changed since ${o.output} was written, and its lines are keyed by line number (line-N), ` +
-          'so the old keys would now point at other requests. Give the lines their own custom_id, start over with --overwrite, ' +
-          'or pass --force if the lines did not move.',
-        'input_changed',
-      );
-    }
-    if (previous === null) this.#warnings.push(`no earlier summary at ${o.summary}: could not check that the input is unchanged`);
-    if (o.input === '-') this.#warnings.push('input is stdin: could not check that it is the same input as before');
-    return index;
+  #prepareResume(): Promise<ResumeIndex> {
+    return prepareResume({ ...this.#o, fingerprint: this.#fingerprint, ledger: this.#ledger, warnings: this.#warnings });
   }
 
   /** Under --max-cost, every model must have a price before anything is sent. */
@@ -768,14 +713,6 @@ function serializeResult(
     `"error":null,"line":${item.line},"attempts":${attempts},"latency_ms":${Math.round(latencyMs)},"cost_usd":${costUsd === null ? 'null' : Number(costUsd.toPrecision(12))}`;
   if (item.metadata !== undefined) line += `,"metadata":${JSON.stringify(item.metadata)}`;
   return line + '}';
-}
-
-async function readSummary(path: string): Promise<Partial<Summary> | null> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as Partial<Summary>;
-  } catch {
-    return null;
-  }
 }
 
 function abortPromise(signal: AbortSignal): Promise<void> {

@@ -100,7 +100,7 @@ export function tableHtml(spec: TableSpec): string {
     const align = columns[i]?.align === 'right' ? ' class="num"' : '';
     return `<${tag}${align}>${value === null || value === undefined ? '' : escapeHtml(String(value))}</${tag}>`;
   };
-  const head = `<thead><tr>${columns.map((c, i) => `<th${c.align === 'right' ? ' class="num"' : ''}>${escapeHtml(c.label)}</th>`).join('')}</tr></thead>`;
+  const head = `<thead><tr>${columns.map((c) => `<th${c.align === 'right' ? ' class="num"' : ''}>${escapeHtml(c.label)}</th>`).join('')}</tr></thead>`;
   const body = `<tbody>${spec.rows.map((row) => `<tr>${row.map((v, i) => cellHtml('td', v, i)).join('')}</tr>`).join('')}</tbody>`;
   const foot = spec.footer ? `<tfoot><tr>${spec.footer.map((v, i) => cellHtml('th', v, i)).join('')}</tr></tfoot>` : '';
   const caption = spec.caption ? `<caption>${escapeHtml(spec.caption)}</caption>` : '';
