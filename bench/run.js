@@ -5,10 +5,11 @@
 //   node bench/run.js --only a,d   some of them
 //
 // Prints one Markdown table: wall time, achieved rate ÷ limit (tokens as the
-// server charges them), 429s, completeness, peak client RSS.
+// server charges them), 429s, completeness, peak RSS of the client (the CLI).
 
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,6 @@ import { join } from 'node:path';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out');
 const BIN = join(ROOT, 'bin', 'oai-batch.js');
-const CLIENT = join(ROOT, 'bench', 'client.js');
 
 const only = (() => {
   const i = process.argv.indexOf('--only');
@@ -83,19 +83,39 @@ async function startSim(args) {
   };
 }
 
+/**
+ * One client: the real CLI in its own process. Its peak RSS is read from
+ * /proc/<pid>/status (VmHWM, the kernel's high-water mark) until it exits.
+ */
 async function runClient(config) {
-  const child = spawn(process.execPath, ['--max-old-space-size=4096', CLIENT, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let text = '';
-  child.stdout.on('data', (d) => (text += d));
+  const args = ['run', config.input, '-o', config.output, '--errors', config.errors, '--summary', config.summary, '--overwrite', '--quiet'];
+  if (config.rpm) args.push('--rpm', String(config.rpm));
+  if (config.tpm) args.push('--tpm', String(config.tpm));
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, OPENAI_API_KEY: 'sk-bench-key', OPENAI_BASE_URL: config.baseUrl },
+  });
+  let peakKb = 0;
+  const poll = setInterval(async () => {
+    try {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      const m = /VmHWM:\s+(\d+) kB/.exec(status);
+      if (m) peakKb = Math.max(peakKb, Number(m[1]));
+    } catch {
+      // exited
+    }
+  }, 100);
   const [code] = await once(child, 'exit');
+  clearInterval(poll);
   if (code !== 0 && code !== 2) throw new Error(`client exited with ${code}`);
-  return JSON.parse(text.trim().split('\n').pop());
+  return { maxRssMB: peakKb / 1024 };
 }
 
+/** Distinct custom_ids with a success, streaming (a results file can be far larger than a string). */
 async function successes(path) {
-  const text = await readFile(path, 'utf8');
   const ids = new Set();
-  for (const line of text.split('\n')) {
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  for await (const line of lines) {
     if (!line) continue;
     const r = JSON.parse(line);
     if (r.response?.status_code === 200) ids.add(r.custom_id);
@@ -224,9 +244,9 @@ async function runScenario(s) {
     // answer's latency included).
     let ratio = null;
     let wallRatio = null;
+    const admitted = stats.admitted;
+    const spanMinutes = Math.max(1e-9, (admitted.lastAt - admitted.firstAt) / 60000);
     if (s.limit) {
-      const admitted = stats.admitted;
-      const spanMinutes = Math.max(1e-9, (admitted.lastAt - admitted.firstAt) / 60000);
       const amount = s.limit.kind === 'rpm' ? admitted.requests : admitted.tokens;
       ratio = amount / spanMinutes / s.limit.value;
       wallRatio = amount / (wallSeconds / 60) / s.limit.value;
@@ -237,7 +257,8 @@ async function runScenario(s) {
       wallSeconds,
       ratio,
       wallRatio,
-      requestsPerSecond: total / wallSeconds,
+      requestsPerSecond: admitted.requests / (spanMinutes * 60),
+      wallRequestsPerSecond: total / wallSeconds,
       rateLimited: stats.rateLimited,
       rateLimitedShare: stats.rateLimited / total,
       completeness: done / total,
@@ -259,10 +280,10 @@ for (const s of scenarios) {
 }
 
 const pct = (x) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
-console.log('| case | scenario | wall | achieved ÷ limit (server) | (end to end) | req/s | 429s | complete | peak RSS | max in flight |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('| case | scenario | wall | achieved ÷ limit (server) | (end to end) | req/s (server) | (end to end) | 429s | complete | peak RSS | max in flight |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(
-    `| ${r.id} | ${r.name} | ${r.wallSeconds.toFixed(1)} s | ${r.ratio === null ? '–' : r.ratio.toFixed(3)} | ${r.wallRatio === null ? '–' : r.wallRatio.toFixed(3)} | ${r.requestsPerSecond.toFixed(0)} | ${r.rateLimited} (${pct(r.rateLimitedShare)}) | ${pct(r.completeness)} | ${r.maxRssMB.toFixed(0)} MB | ${r.maxInFlight} |`,
+    `| ${r.id} | ${r.name} | ${r.wallSeconds.toFixed(1)} s | ${r.ratio === null ? '–' : r.ratio.toFixed(3)} | ${r.wallRatio === null ? '–' : r.wallRatio.toFixed(3)} | ${r.requestsPerSecond.toFixed(0)} | ${r.wallRequestsPerSecond.toFixed(0)} | ${r.rateLimited} (${pct(r.rateLimitedShare)}) | ${pct(r.completeness)} | ${r.maxRssMB.toFixed(0)} MB | ${r.maxInFlight} |`,
   );
 }

@@ -303,6 +303,7 @@ describe('callWithRetry (the one-off call loop, with an injected sleep)', () => 
         return next.response;
       },
       async close(): Promise<void> {},
+      async destroy(): Promise<void> {},
     };
     return t;
   }

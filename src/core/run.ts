@@ -108,6 +108,8 @@ class BatchRun {
     this.#errors = await openJsonlWriter(o.errors, { append: false });
     const onAbort = (): void => this.#requestStop('interrupted', 'interrupted: finishing requests in flight');
     const onForce = (): void => this.#hard.abort();
+    // A hard stop abandons the requests in flight: they stay pending.
+    this.#hard.signal.addEventListener('abort', () => void this.#transport.destroy().catch(() => {}), { once: true });
     o.signal?.addEventListener('abort', onAbort, { once: true });
     o.forceSignal?.addEventListener('abort', onForce, { once: true });
     if (o.signal?.aborted) onAbort();
@@ -172,8 +174,13 @@ class BatchRun {
     }
   }
 
+  /**
+   * Requests read but not yet recorded: those in flight plus a small lead, so
+   * the next request is ready when a slot frees. Kept tight on purpose: what
+   * waits here lives long enough to reach V8's old generation.
+   */
   #maxOutstanding(): number {
-    return Math.max(256, this.#o.concurrency * 2);
+    return this.#queue.concurrency + 64;
   }
 
   async #readAndDispatch(): Promise<void> {
@@ -468,7 +475,6 @@ class BatchRun {
                   path: item.url.replace(/^\/v1/, ''),
                   bodyText,
                   timeoutMs: this.#o.timeoutMs,
-                  signal: this.#hard.signal,
                 }),
               );
             } catch (error) {
@@ -482,13 +488,9 @@ class BatchRun {
       outcome = { kind: 'response', response };
     } catch (error) {
       releaseSlot();
-      if (error instanceof ConnectionError || error instanceof TimeoutError) {
-        outcome = { kind: 'error', error };
-      } else if (this.#hard.signal.aborted) {
-        return null;
-      } else {
-        throw error;
-      }
+      if (this.#hard.signal.aborted) return null; // destroyed in flight by a hard stop
+      if (error instanceof ConnectionError || error instanceof TimeoutError) outcome = { kind: 'error', error };
+      else throw error;
     }
     return { outcome, latencyMs: this.#now() - startedAt, releaseSlot };
   }
