@@ -143,6 +143,8 @@ describe('oai-batch CLI', () => {
     expect(summary.attempts.total).toBe(stats.requests);
     expect(summary.attempts.timeouts).toBe(stats.faults.hang);
     expect(await readJsonl(dir.file('accept.errors.jsonl'))).toHaveLength(0);
+    // --concurrency 16, not the (high) budget, held the rate down, and the summary says so.
+    expect(Object.values(summary.limits).every((l) => l.concurrency_bound === true)).toBe(true);
     // For the README: the measured wall time of this run.
     process.stderr.write(`acceptance run: 2,000 lines in ${seconds.toFixed(1)} s\n`);
   }, 180_000);
