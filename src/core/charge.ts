@@ -42,11 +42,15 @@ type Counter = (text: string) => number;
 // from the package's CommonJS build) the first time a model needs it.
 const require = createRequire(import.meta.url);
 const counters: Partial<Record<EncodingName, Counter>> = {};
+const MERGE_CACHE_SIZE = 10_000;
 
 function counterFor(encoding: EncodingName): Counter {
   let counter = counters[encoding];
   if (!counter) {
-    const module = require(`gpt-tokenizer/cjs/encoding/${encoding}`) as { countTokens: Counter };
+    const module = require(`gpt-tokenizer/cjs/encoding/${encoding}`) as { countTokens: Counter; setMergeCacheSize?: (size: number) => void };
+    // The tokenizer caches merges of up to 100,000 word pieces by default; a
+    // smaller cache keeps memory flat over millions of varied prompts at little cost in speed.
+    module.setMergeCacheSize?.(MERGE_CACHE_SIZE);
     counter = module.countTokens;
     counters[encoding] = counter;
   }
