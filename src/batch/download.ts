@@ -14,7 +14,6 @@
 // batch_failed / batch_expired / batch_cancelled (or the validation error the
 // API named for its line), so `run --resume` afterwards sends exactly those.
 
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,7 +26,7 @@ import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from '../core/reco
 import { checkOutputs, exists, prepareResume } from '../core/outputs.js';
 import type { ResumeIndex } from '../core/resume.js';
 import { RunStats, buildSummary, exitCodeOf } from '../core/summary.js';
-import type { ErrorRecord, InputProblem, ResponseRecord, ResultRecord, Summary } from '../core/types.js';
+import type { ErrorRecord, ResponseRecord, ResultRecord, Summary } from '../core/types.js';
 import { modelOf, serviceTierOf, usageFromBody } from '../core/usage.js';
 import { CostLedger } from '../pricing/ledger.js';
 import type { PriceTable } from '../pricing/prices.js';
@@ -36,6 +35,7 @@ import { readManifest, type ManifestPart } from './manifest.js';
 import { BatchSession, isPartEnded } from './session.js';
 import { checkManifestMatches, checkSameParts, limitsOf } from './submit.js';
 import { splitInput } from './split.js';
+import { problemRecord, recordIds } from '../core/records.js';
 
 export interface DownloadOptions {
   input: string;
@@ -99,9 +99,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
   }
   const done: KeySet | null = resume?.done ?? null;
 
-  const runId = randomBytes(6).toString('hex');
-  let seq = 0;
-  const nextId = (): string => `oaib_req_${runId}${(++seq).toString(36).padStart(6, '0')}`;
+  const nextId = recordIds();
   const results = await openJsonlWriter(options.output, { append: resume !== null });
   const errors = await openJsonlWriter(options.errors, { append: false });
   try {
@@ -312,9 +310,4 @@ export function describeErrors(errors: readonly BatchErrorData[]): string {
   return errors.length > 3 ? `${first}; and ${errors.length - 3} more` : first;
 }
 
-function problemRecord(problem: InputProblem, id: string): ErrorRecord {
-  const record: ErrorRecord = { id, custom_id: problem.customId, line: problem.line, response: null, error: { code: problem.code, message: problem.message }, attempts: 0 };
-  if (problem.metadata !== undefined) record.metadata = problem.metadata;
-  return record;
-}
 

@@ -15,12 +15,13 @@ import { join } from 'node:path';
 import { ConfigError, InputError } from '../core/errors.js';
 import { fingerprintFile } from '../core/fingerprint.js';
 import { openJsonlWriter, type JsonlWriter } from '../core/record.js';
-import type { Endpoint, ErrorRecord, InputProblem } from '../core/types.js';
+import type { Endpoint } from '../core/types.js';
 import { VERSION } from '../core/version.js';
 import type { BatchApi } from './api.js';
 import { readManifest, MANIFEST_VERSION, SIMULATED_BASE_URL, type Manifest, type ManifestPart } from './manifest.js';
 import { BatchSession, isPartEnded, type SessionOptions } from './session.js';
 import { splitInput, type PartLimits, type PartPlan } from './split.js';
+import { problemRecord, recordIds } from '../core/records.js';
 
 export interface SubmitOptions {
   /** The input file (a path; stdin cannot be read again by later commands). */
@@ -92,8 +93,7 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
   const partFiles = new PartFiles(folder);
   let session: BatchSession | null = null;
   try {
-    const runId = randomBytes(6).toString('hex');
-    let seq = 0;
+    const nextId = recordIds();
     const needsFile = (partNumber: number): boolean => {
       const state = manifest?.parts[partNumber - 1]?.state;
       return manifest === null || state === 'pending' || state === 'uploading';
@@ -104,7 +104,7 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
       endpoint: manifest?.endpoint ?? options.endpoint,
       maxLineBytes: manifest?.max_line_bytes ?? options.maxLineBytes,
       limits,
-      onProblem: (problem) => errors.write(problemRecord(problem, `oaib_req_${runId}${(++seq).toString(36).padStart(6, '0')}`)),
+      onProblem: (problem) => errors.write(problemRecord(problem, nextId())),
       onItem: (item, part, line) => (needsFile(part.part) ? partFiles.write(part, item.url, item.model, line) : undefined),
     });
     await partFiles.close();
@@ -136,19 +136,6 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
   }
 }
 
-/** The bad-line record `run` writes for the same line. */
-function problemRecord(problem: InputProblem, id: string): ErrorRecord {
-  const record: ErrorRecord = {
-    id,
-    custom_id: problem.customId,
-    line: problem.line,
-    response: null,
-    error: { code: problem.code, message: problem.message },
-    attempts: 0,
-  };
-  if (problem.metadata !== undefined) record.metadata = problem.metadata;
-  return record;
-}
 
 /** A manifest can be continued only for the same input, at the same API. */
 export function checkManifestMatches(manifest: Manifest, path: string, input: string, fingerprint: string, baseUrl: string): void {

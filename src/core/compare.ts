@@ -39,6 +39,7 @@ import { roundUsd } from './summary.js';
 import type { TransportKind, TransportOptions } from './transport.js';
 import type { RequestItem, StoppedReason, Summary } from './types.js';
 import { planInput, type InputScanOptions } from './validate.js';
+import { mulberry32 } from './random.js';
 
 export const DEFAULT_SAMPLE_SIZE = 100;
 
@@ -245,19 +246,6 @@ export async function drawSample(options: InputScanOptions & { seed?: number | u
   return { sample, requests, problems };
 }
 
-/** A small fast seeded generator (mulberry32): the same seed draws the same sample. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The sample as Batch-form lines with `model` replaced, each at its original line number. */
 async function writeSampleFile(path: string, sample: RequestItem[], model: string): Promise<void> {
   const file = await open(path, 'w');
   try {

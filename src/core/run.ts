@@ -8,7 +8,6 @@
 // Memory stays O(concurrency): a line is read only when fewer than
 // `maxOutstanding` requests are between read and recorded.
 
-import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
@@ -24,6 +23,7 @@ import { createPlanContext, isInputProblem, planRecord } from './plan.js';
 import { openInput, readRecords, type InputSource } from './read.js';
 import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record.js';
 import { checkOutputs, exists, prepareResume } from './outputs.js';
+import { problemRecord, recordIds } from './records.js';
 import type { ResumeIndex } from './resume.js';
 import { MAX_RATE_LIMIT_WAIT_MS, classifyAttempt, retryDelayMs, type AttemptOutcome } from './retry.js';
 import { RunStats, buildSummary, exitCodeOf } from './summary.js';
@@ -66,8 +66,7 @@ class BatchRun {
   readonly #stop = new AbortController();
   /** Aborted when in-flight requests must be abandoned (second signal, drain timeout). */
   readonly #hard = new AbortController();
-  readonly #runId = randomBytes(6).toString('hex');
-  #seq = 0;
+  readonly #nextId = recordIds();
   #stoppedReason: StoppedReason | null = null;
   #fingerprint = 'stdin';
   #results!: JsonlWriter;
@@ -537,15 +536,7 @@ class BatchRun {
   async #recordProblem(problem: InputProblem): Promise<void> {
     this.#stats.failed += 1;
     this.#stats.inputProblems += 1;
-    const record: ErrorRecord = {
-      id: this.#nextId(),
-      custom_id: problem.customId,
-      line: problem.line,
-      response: null,
-      error: { code: problem.code, message: problem.message },
-      attempts: 0,
-    };
-    if (problem.metadata !== undefined) record.metadata = problem.metadata;
+    const record = problemRecord(problem, this.#nextId());
     await this.#errors.write(record);
     this.#emit({ type: 'input_problem', line: problem.line, customId: problem.customId, code: problem.code, message: problem.message });
   }
@@ -576,11 +567,6 @@ class BatchRun {
       requestId: response?.requestId ?? null,
       body: response?.json,
     });
-  }
-
-  #nextId(): string {
-    this.#seq += 1;
-    return `oaib_req_${this.#runId}${this.#seq.toString(36).padStart(6, '0')}`;
   }
 
   #startTimers(): NodeJS.Timeout[] {

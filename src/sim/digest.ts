@@ -71,14 +71,5 @@ export class RequestHash {
   }
 }
 
-/** A small, fast PRNG (mulberry32) for longer sequences: answer words, embedding vectors. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small, fast PRNG for longer sequences: answer words, embedding vectors. */
+export { mulberry32 } from '../core/random.js';
