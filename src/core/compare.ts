@@ -148,6 +148,7 @@ export async function compareModels(options: CompareOptions): Promise<CompareRes
       planned.map(({ model, input, files }) =>
         runBatch({
           input,
+          inputLabel: options.input,
           output: files.results,
           errors: files.errors,
           summary: files.summary,

@@ -11,6 +11,8 @@ import type { PriceTable } from '../pricing/prices.js';
 export interface RunOptions {
   /** Input path, or `-` for `stdin`. */
   input: string;
+  /** The input the summary names, when `input` is a derived file (compare's per-model sample). Default: `input`. */
+  inputLabel?: string;
   /** The stream read when `input` is `-`. */
   stdin?: Readable;
   /** Results file (default: the input name with `.results.jsonl`). */

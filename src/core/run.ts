@@ -653,7 +653,7 @@ class BatchRun {
       ledger: this.#ledger,
       prices: this.#o.prices,
       mode: 'online',
-      input: { path: this.#o.input, fingerprint: this.#fingerprint },
+      input: { path: this.#o.inputLabel ?? this.#o.input, fingerprint: this.#fingerprint },
       limits: this.#limiter.snapshot(),
       stoppedReason: this.#stoppedReason,
       finished,
