@@ -241,6 +241,11 @@ const DRAW_SCRIPT = `
   var charts = [];
   document.querySelectorAll('[data-chart]').forEach(function (el) {
     var spec = JSON.parse(el.getAttribute('data-chart'));
+    if (spec.x.length === 1) {
+      // One point (a run shorter than one bucket) gives uPlot an empty x range: widen it to a flat step.
+      spec.x = [spec.x[0] - 1, spec.x[0]];
+      spec.series.forEach(function (s) { s.values = [s.values[0], s.values[0]]; });
+    }
     var bars = spec.kind === 'bars' && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : null;
     var series = [{ label: spec.xIsTime ? 'UTC' : 'x' }].concat(spec.series.map(function (s) {
       return {
