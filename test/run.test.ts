@@ -401,5 +401,26 @@ describe('runBatch', () => {
     ]);
     expect(s.stats().requests).toBe(0);
   });
+
+  it('counts lines an earlier run finished as done, not pending, when a resumed run stops early', async () => {
+    const s = await simulator();
+    // More lines than the reader reads ahead, so the stop comes before it reaches the done ones.
+    const all = Array.from({ length: 150 }, (_, i) =>
+      batchLine(`c-${i + 1}`, i + 1, { body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Q ${i}` }], max_tokens: 400 } }),
+    );
+    const input = dir.file('late.jsonl');
+    await writeJsonl(dir.file('tail.jsonl'), all.slice(140));
+    const first = await runBatch({ ...options(dir.file('tail.jsonl'), s), output: dir.file('late.results.jsonl') });
+    expect(first.summary.requests.succeeded).toBe(10);
+    await writeJsonl(input, all);
+    // A cap that lets only a few of the 140 missing requests through.
+    const { summary, exitCode } = await runBatch(options(input, s, { resume: true, maxCostUsd: 0.0008, concurrency: 1 }));
+    expect(exitCode).toBe(3);
+    expect(summary.stopped_reason).toBe('max_cost');
+    expect(summary.requests.total).toBe(150);
+    const sentNow = s.stats().requests - 10;
+    expect(summary.requests.succeeded).toBe(10 + sentNow);
+    expect(summary.requests.pending).toBe(150 - 10 - sentNow);
+  });
 });
 

@@ -193,9 +193,14 @@ class BatchRun {
       this.#stats.lines += 1;
       this.#bytesAtLastLine = this.#source.bytesRead();
       if (counting || this.#stop.signal.aborted) {
-        // Stopped: the rest of the file is only counted, so that `pending` says how much is left.
+        // Stopped: the rest of the file is only counted, so that `pending` says
+        // how much is left (lines an earlier run finished still count as done).
         counting = true;
         if (o.input === '-') break;
+        if (this.#done) {
+          const planned = planRecord(record, context);
+          if (!isInputProblem(planned)) this.#skipIfDone(planned);
+        }
         continue;
       }
       const planned = planRecord(record, context);
