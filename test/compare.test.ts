@@ -1,8 +1,6 @@
 // compare: the same sample through several models under one limiter, over
 // real HTTP to the simulator; the CLI as a child process for its exit code.
 
-import yargs from 'yargs';
-import type { Args, CommandSpec } from '../src/cli/command.js';
 import { compareCommand } from '../src/cli/compare.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
@@ -14,6 +12,7 @@ import { startSimulator, type Simulator, type SimulatorOptions } from '../src/si
 import { emptyUsage, type ResultRecord } from '../src/core/types.js';
 import { runCli } from './support/cli.js';
 import { chatLine, readJson, readJsonl, tempDir, writeJsonl } from './support/files.js';
+import { optionsOf } from './support/argv.js';
 
 const prices = loadPriceTable();
 const KEY = 'sk-compare-test-key';
@@ -230,22 +229,6 @@ describe('oai-batch compare (CLI)', () => {
     expect(s.stats().requests).toBe(0);
   });
 });
-
-/** argv → options the way the CLI does it: strict yargs with the command's own builder, then its toOptions. */
-function optionsOf<O>(spec: CommandSpec<O>, argv: string[], env: Record<string, string | undefined> = {}): O {
-  let parsed: Args | undefined;
-  yargs(argv)
-    .strict()
-    .exitProcess(false)
-    .fail((message: string | undefined, error: Error | undefined) => {
-      throw new Error(message ?? error?.message ?? 'invalid arguments');
-    })
-    .command(spec.command, '', spec.builder, (args: Args) => {
-      parsed = args;
-    })
-    .parseSync();
-  return spec.toOptions(parsed as Args, { env, cwd: '/work' });
-}
 
 describe('compare: argv → options', () => {
   it('fills run’s defaults and splits the model list', () => {

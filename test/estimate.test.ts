@@ -2,8 +2,6 @@
 // and the command's table and JSON. (That the max bound holds against a real
 // run on the simulator is in cost-accuracy.test.ts.)
 
-import yargs from 'yargs';
-import type { Args, CommandSpec } from '../src/cli/command.js';
 import { estimateCommand } from '../src/cli/estimate.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
@@ -14,6 +12,7 @@ import type { RequestItem } from '../src/core/types.js';
 import { loadPriceTable } from '../src/pricing/prices.js';
 import { runCli } from './support/cli.js';
 import { tempDir, writeJsonl } from './support/files.js';
+import { optionsOf } from './support/argv.js';
 
 const prices = loadPriceTable();
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -194,22 +193,6 @@ describe('oai-batch estimate (CLI)', () => {
     expect(run.stdout).toContain('time needs rate limits: give --rpm and/or --tpm');
   });
 });
-
-/** argv → options the way the CLI does it: strict yargs with the command's own builder, then its toOptions. */
-function optionsOf<O>(spec: CommandSpec<O>, argv: string[], env: Record<string, string | undefined> = {}): O {
-  let parsed: Args | undefined;
-  yargs(argv)
-    .strict()
-    .exitProcess(false)
-    .fail((message: string | undefined, error: Error | undefined) => {
-      throw new Error(message ?? error?.message ?? 'invalid arguments');
-    })
-    .command(spec.command, '', spec.builder, (args: Args) => {
-      parsed = args;
-    })
-    .parseSync();
-  return spec.toOptions(parsed as Args, { env, cwd: '/work' });
-}
 
 describe('estimate: argv → options', () => {
   it.each([

@@ -1,8 +1,6 @@
 // export: results joined back to the input in input order, JSONL and CSV,
 // after real runs against the simulator; the CLI as a child process.
 
-import yargs from 'yargs';
-import type { Args, CommandSpec } from '../src/cli/command.js';
 import { exportCommand } from '../src/cli/export.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -14,6 +12,7 @@ import { loadPriceTable } from '../src/pricing/prices.js';
 import { startSimulator, type Simulator } from '../src/sim/server.js';
 import { runCli } from './support/cli.js';
 import { readJsonl, tempDir, writeJsonl } from './support/files.js';
+import { optionsOf } from './support/argv.js';
 
 const prices = loadPriceTable();
 const KEY = 'sk-export-test-key';
@@ -311,22 +310,6 @@ function parseCsv(text: string): string[][] {
   }
   if (field !== '' || record.length > 0) throw new Error('last record without CRLF');
   return records;
-}
-
-/** argv → options the way the CLI does it: strict yargs with the command's own builder, then its toOptions. */
-function optionsOf<O>(spec: CommandSpec<O>, argv: string[], env: Record<string, string | undefined> = {}): O {
-  let parsed: Args | undefined;
-  yargs(argv)
-    .strict()
-    .exitProcess(false)
-    .fail((message: string | undefined, error: Error | undefined) => {
-      throw new Error(message ?? error?.message ?? 'invalid arguments');
-    })
-    .command(spec.command, '', spec.builder, (args: Args) => {
-      parsed = args;
-    })
-    .parseSync();
-  return spec.toOptions(parsed as Args, { env, cwd: '/work' });
 }
 
 describe('export: argv → options', () => {

@@ -1,6 +1,4 @@
-import yargs, { type Argv } from 'yargs';
 import { describe, expect, it } from 'vitest';
-import type { Args } from '../src/cli/command.js';
 import {
   choiceFlag,
   connectionOptions,
@@ -13,32 +11,17 @@ import { defaultOutputName, runBuilder, runOptionsFromArgs, type RunCliOptions }
 import { simulateBuilder, simulateOptionsFromArgs, type SimulateCliOptions } from '../src/cli/simulate.js';
 import { ConfigError } from '../src/core/errors.js';
 import { DEFAULT_BASE_URL } from '../src/core/types.js';
-
-/** Parses argv the way the CLI does (strict yargs, the command's own builder) and returns the parsed args. */
-function parse(command: string, builder: (y: Argv) => Argv, argv: string[]): Args {
-  let parsed: Args | undefined;
-  yargs(argv)
-    .strict()
-    .exitProcess(false)
-    .fail((message: string | undefined, error: Error | undefined) => {
-      throw new Error(message ?? error?.message ?? 'invalid arguments');
-    })
-    .command(command, '', builder, (args: Args) => {
-      parsed = args;
-    })
-    .parseSync();
-  if (!parsed) throw new Error('no command ran');
-  return parsed;
-}
+import type { Args } from '../src/cli/command.js';
+import { parseArgs } from './support/argv.js';
 
 type Env = Record<string, string | undefined>;
 
 function runOptions(argv: string[], env: Env = {}): RunCliOptions {
-  return runOptionsFromArgs(parse('run <input>', runBuilder, ['run', ...argv]), { env, cwd: '/work' });
+  return runOptionsFromArgs(parseArgs('run <input>', runBuilder, ['run', ...argv]), { env, cwd: '/work' });
 }
 
 function simulateOptions(argv: string[]): SimulateCliOptions {
-  return simulateOptionsFromArgs(parse('simulate', simulateBuilder, ['simulate', ...argv]));
+  return simulateOptionsFromArgs(parseArgs('simulate', simulateBuilder, ['simulate', ...argv]));
 }
 
 function configErrorOf(fn: () => unknown): string {

@@ -2,8 +2,6 @@
 // per endpoint and model, nothing sent. The CLI as a child process for the
 // exit codes; the simulator only to prove that nothing reached it.
 
-import yargs from 'yargs';
-import type { Args, CommandSpec } from '../src/cli/command.js';
 import { validateCommand } from '../src/cli/validate.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
@@ -14,6 +12,7 @@ import type { InputProblem } from '../src/core/types.js';
 import { startSimulator, type Simulator } from '../src/sim/server.js';
 import { runCli } from './support/cli.js';
 import { chatLine, tempDir, writeJsonl } from './support/files.js';
+import { optionsOf } from './support/argv.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let sim: Simulator | null = null;
@@ -196,22 +195,6 @@ describe('oai-batch run --dry-run (CLI)', () => {
     expect(run.stdout).toContain('--max-cost needs a price for every model, and house-model-7 has none');
   });
 });
-
-/** argv → options the way the CLI does it: strict yargs with the command's own builder, then its toOptions. */
-function optionsOf<O>(spec: CommandSpec<O>, argv: string[], env: Record<string, string | undefined> = {}): O {
-  let parsed: Args | undefined;
-  yargs(argv)
-    .strict()
-    .exitProcess(false)
-    .fail((message: string | undefined, error: Error | undefined) => {
-      throw new Error(message ?? error?.message ?? 'invalid arguments');
-    })
-    .command(spec.command, '', spec.builder, (args: Args) => {
-      parsed = args;
-    })
-    .parseSync();
-  return spec.toOptions(parsed as Args, { env, cwd: '/work' });
-}
 
 describe('validate: argv → options', () => {
   it.each([
