@@ -8,58 +8,38 @@
 
 import type { Argv } from 'yargs';
 import { ConfigError } from '../core/errors.js';
-import type { TransportKind } from '../core/transport.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import { renderColumns, writeText } from './estimate.js';
 import {
   choiceFlag,
-  connectionBuilder,
-  connectionOptions,
   integerFlag,
   listFlag,
-  numberFlag,
   optionalInteger,
-  optionalNumber,
   optionalString,
-  type ConnectionOptions,
+  sendingBuilder,
+  sendingOptions,
+  type SendingOptions,
 } from './flags.js';
 import type { InputScanOptions } from '../core/validate.js';
 import { inputScanBuilder, inputScanFromArgs } from './validate.js';
 
-export interface CompareCliOptions {
+export interface CompareCliOptions extends SendingOptions {
   scan: InputScanOptions;
   models: string[];
   sampleSize: number;
   seed: number | undefined;
   outDir: string | undefined;
-  connection: ConnectionOptions;
-  transportKind: TransportKind;
-  rpm: number | undefined;
-  tpm: number | undefined;
-  headroom: number;
-  concurrency: number;
-  timeoutMs: number;
-  maxAttempts: number;
-  pricesPath: string | undefined;
   format: 'table' | 'json';
   quiet: boolean;
 }
 
 export function compareBuilder(yargs: Argv): Argv {
-  return connectionBuilder(
+  return sendingBuilder(
     inputScanBuilder(yargs)
       .option('models', { type: 'string', demandOption: true, describe: 'models to compare, comma-separated; the first is the reference for agreement' })
       .option('sample', { type: 'number', default: 100, describe: 'requests in the sample' })
       .option('seed', { type: 'number', describe: 'draw the sample at random with this seed (default: the first requests)' })
       .option('out-dir', { type: 'string', describe: "folder for each model's results and compare.md / compare.json (default: the input's folder)" })
-      .option('rpm', { type: 'number', describe: 'requests per minute per model (default: learned from headers)' })
-      .option('tpm', { type: 'number', describe: 'tokens per minute per model (default: learned from headers)' })
-      .option('headroom', { type: 'number', default: 0.9, describe: 'share of learned limits to use' })
-      .option('concurrency', { type: 'number', default: 512, describe: 'most requests in flight per model' })
-      .option('timeout', { type: 'number', default: 120, describe: 'seconds per attempt' })
-      .option('max-attempts', { type: 'number', default: 6, describe: 'attempts per request; 429 waits not counted' })
-      .option('prices', { type: 'string', describe: 'price table overrides (JSON, see samples/prices.json)' })
-      .option('transport', { type: 'string', default: 'undici', choices: ['undici', 'sdk'], describe: 'HTTP client: undici (fast) or the openai SDK' })
       .option('format', { type: 'string', default: 'table', choices: ['table', 'json'], describe: 'what stdout shows: the table, or compare.json' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no per-model progress lines on stderr' })
       .example('$0 compare requests.jsonl --models gpt-4o-mini,gpt-4.1-mini --sample 50 --seed 7', 'the same 50 random requests through both')
@@ -80,15 +60,7 @@ export function compareOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'
     sampleSize: integerFlag(args, 'sample', 1, 100),
     seed: optionalInteger(args, 'seed', 0),
     outDir: optionalString(args, 'out-dir'),
-    connection: connectionOptions(args, io.env),
-    transportKind: choiceFlag(args, 'transport', ['undici', 'sdk'] as const, 'undici'),
-    rpm: optionalNumber(args, 'rpm', 1),
-    tpm: optionalNumber(args, 'tpm', 1),
-    headroom: numberFlag(args, 'headroom', 0.01, 1, 0.9),
-    concurrency: integerFlag(args, 'concurrency', 1, 512),
-    timeoutMs: numberFlag(args, 'timeout', 0.001, Infinity, 120) * 1000,
-    maxAttempts: integerFlag(args, 'max-attempts', 1, 6),
-    pricesPath: optionalString(args, 'prices'),
+    ...sendingOptions(args, io.env),
     format: choiceFlag(args, 'format', ['table', 'json'] as const, 'table'),
     quiet: args.quiet === true,
   };

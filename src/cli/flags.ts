@@ -4,6 +4,7 @@
 
 import type { Argv } from 'yargs';
 import { ConfigError } from '../core/errors.js';
+import type { TransportKind } from '../core/transport.js';
 import { DEFAULT_BASE_URL } from '../core/types.js';
 import type { Args } from './command.js';
 
@@ -100,5 +101,46 @@ export function connectionOptions(args: Args, env: Record<string, string | undef
     adminKey: env.OPENAI_ADMIN_KEY || undefined,
     organization: env.OPENAI_ORG_ID || undefined,
     project: env.OPENAI_PROJECT_ID || undefined,
+  };
+}
+
+/** The flags of every command that sends requests through the pipeline (run, compare). */
+export interface SendingOptions {
+  connection: ConnectionOptions;
+  transportKind: TransportKind;
+  rpm: number | undefined;
+  tpm: number | undefined;
+  headroom: number;
+  concurrency: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  pricesPath: string | undefined;
+}
+
+export function sendingBuilder(yargs: Argv): Argv {
+  return connectionBuilder(
+    yargs
+      .option('rpm', { type: 'number', describe: 'requests per minute per model (default: learned from headers)' })
+      .option('tpm', { type: 'number', describe: 'tokens per minute per model (default: learned from headers)' })
+      .option('headroom', { type: 'number', default: 0.9, describe: 'share of learned limits to use' })
+      .option('concurrency', { type: 'number', default: 512, describe: 'most requests in flight (fewer when the budget needs fewer)' })
+      .option('max-attempts', { type: 'number', default: 6, describe: 'attempts per request; 429 waits not counted' })
+      .option('timeout', { type: 'number', default: 120, describe: 'seconds per attempt' })
+      .option('prices', { type: 'string', describe: 'price table overrides (JSON, see samples/prices.json)' })
+      .option('transport', { type: 'string', default: 'undici', choices: ['undici', 'sdk'], describe: 'HTTP client: undici (fast) or the openai SDK' }),
+  );
+}
+
+export function sendingOptions(args: Args, env: Record<string, string | undefined>): SendingOptions {
+  return {
+    connection: connectionOptions(args, env),
+    transportKind: choiceFlag(args, 'transport', ['undici', 'sdk'] as const, 'undici'),
+    rpm: optionalNumber(args, 'rpm', 1),
+    tpm: optionalNumber(args, 'tpm', 1),
+    headroom: numberFlag(args, 'headroom', 0.01, 1, 0.9),
+    concurrency: integerFlag(args, 'concurrency', 1, 512),
+    timeoutMs: numberFlag(args, 'timeout', 0.001, Infinity, 120) * 1000,
+    maxAttempts: integerFlag(args, 'max-attempts', 1, 6),
+    pricesPath: optionalString(args, 'prices'),
   };
 }

@@ -4,36 +4,27 @@ import type { Argv } from 'yargs';
 import { ConfigError } from '../core/errors.js';
 import type { EventListener } from '../core/events.js';
 import type { RunOptions } from '../core/options.js';
-import type { TransportKind } from '../core/transport.js';
 import { ENDPOINTS, isEndpoint, type Endpoint } from '../core/types.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import {
   choiceFlag,
-  connectionBuilder,
-  connectionOptions,
   integerFlag,
   numberFlag,
   optionalInteger,
   optionalNumber,
   optionalString,
-  type ConnectionOptions,
+  sendingBuilder,
+  sendingOptions,
+  type SendingOptions,
 } from './flags.js';
 
 /** What the run command needs beyond the core's options. */
-export interface RunCliOptions {
+export interface RunCliOptions extends SendingOptions {
   input: string;
   output: string;
   errors: string;
   summary: string;
   endpoint: Endpoint;
-  connection: ConnectionOptions;
-  transportKind: TransportKind;
-  rpm: number | undefined;
-  tpm: number | undefined;
-  headroom: number;
-  concurrency: number;
-  maxAttempts: number;
-  timeoutMs: number;
   maxCostUsd: number | undefined;
   resume: boolean;
   overwrite: boolean;
@@ -42,7 +33,6 @@ export interface RunCliOptions {
   maxLineBytes: number;
   drainTimeoutMs: number;
   dryRun: boolean;
-  pricesPath: string | undefined;
   quiet: boolean;
   logFormat: 'text' | 'json';
   logBodies: boolean;
@@ -61,29 +51,21 @@ export function defaultOutputName(input: string, kind: 'results' | 'errors' | 's
 }
 
 export function runBuilder(yargs: Argv): Argv {
-  return connectionBuilder(
+  return sendingBuilder(
     yargs
       .positional('input', { type: 'string', describe: 'JSONL file of requests (either line form; .gz read compressed), or - for stdin' })
       .option('output', { alias: 'o', type: 'string', describe: 'results file (default: <input>.results.jsonl; .gz = compressed)' })
       .option('errors', { type: 'string', describe: 'final failures of this run (default: <input>.errors.jsonl)' })
       .option('summary', { type: 'string', describe: 'summary JSON (default: <input>.summary.json)' })
       .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'endpoint for bare-form lines' })
-      .option('rpm', { type: 'number', describe: 'requests per minute per model (default: learned from headers)' })
-      .option('tpm', { type: 'number', describe: 'tokens per minute per model (default: learned from headers)' })
-      .option('headroom', { type: 'number', default: 0.9, describe: 'share of learned limits to use' })
-      .option('concurrency', { type: 'number', default: 512, describe: 'most requests in flight (fewer when the budget needs fewer)' })
-      .option('max-attempts', { type: 'number', default: 6, describe: 'attempts per request; 429 waits not counted' })
-      .option('timeout', { type: 'number', default: 120, describe: 'seconds per attempt' })
       .option('max-cost', { type: 'number', describe: "stop before this run's spend could pass this many USD" })
       .option('resume', { type: 'boolean', default: false, describe: 'continue an existing results file, skipping what succeeded' })
       .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing results file' })
       .option('force', { type: 'boolean', default: false, describe: 'resume even though a line-N keyed input changed' })
       .option('limit', { type: 'number', describe: 'only the first N lines' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'validate and estimate; send nothing' })
-      .option('prices', { type: 'string', describe: 'price table overrides (JSON, see samples/prices.json)' })
       .option('max-line-bytes', { type: 'number', default: 8 * 1024 * 1024, describe: 'longest accepted input line, bytes' })
       .option('drain-timeout', { type: 'number', default: 30, describe: 'seconds in-flight requests may take after an interrupt' })
-      .option('transport', { type: 'string', default: 'undici', choices: ['undici', 'sdk'], describe: 'HTTP client: undici (fast) or the openai SDK' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display and no end table' })
       .option('log-format', { type: 'string', default: 'text', choices: ['text', 'json'], describe: 'json: one JSON event per line on stderr, nothing else' })
       .option('log-bodies', { type: 'boolean', default: false, describe: 'include request and response bodies in JSON logs' })
@@ -115,22 +97,13 @@ export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): 
   const resume = args.resume === true;
   const overwrite = args.overwrite === true;
   if (resume && overwrite) throw new ConfigError('--resume and --overwrite cannot be used together');
-  const rpm = optionalNumber(args, 'rpm', 1);
-  const tpm = optionalNumber(args, 'tpm', 1);
   return {
     input,
     output: named('output', 'results'),
     errors: named('errors', 'errors'),
     summary: named('summary', 'summary'),
     endpoint,
-    connection: connectionOptions(args, io.env),
-    transportKind: choiceFlag(args, 'transport', ['undici', 'sdk'] as const, 'undici'),
-    rpm,
-    tpm,
-    headroom: numberFlag(args, 'headroom', 0.01, 1, 0.9),
-    concurrency: integerFlag(args, 'concurrency', 1, 512),
-    maxAttempts: integerFlag(args, 'max-attempts', 1, 6),
-    timeoutMs: numberFlag(args, 'timeout', 0.001, Infinity, 120) * 1000,
+    ...sendingOptions(args, io.env),
     maxCostUsd: optionalNumber(args, 'max-cost', 0),
     resume,
     overwrite,
@@ -139,7 +112,6 @@ export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): 
     maxLineBytes: integerFlag(args, 'max-line-bytes', 1, 8 * 1024 * 1024),
     drainTimeoutMs: numberFlag(args, 'drain-timeout', 0, Infinity, 30) * 1000,
     dryRun: args['dry-run'] === true,
-    pricesPath: optionalString(args, 'prices'),
     quiet: args.quiet === true,
     logFormat: choiceFlag(args, 'log-format', ['text', 'json'] as const, 'text'),
     logBodies: args['log-bodies'] === true,
