@@ -18,6 +18,7 @@ import {
   optionalString,
   sendingBuilder,
   sendingOptions,
+  sendingRunOptions,
   type SendingOptions,
 } from './flags.js';
 import type { InputScanOptions } from '../core/validate.js';
@@ -83,14 +84,7 @@ export async function executeCompare(options: CompareCliOptions, io: CliIO): Pro
       seed: options.seed,
       outDir: options.outDir,
       prices,
-      transport: connection.transport,
-      transportKind: options.transportKind,
-      rpm: options.rpm,
-      tpm: options.tpm,
-      headroom: options.headroom,
-      concurrency: options.concurrency,
-      timeoutMs: options.timeoutMs,
-      maxAttempts: options.maxAttempts,
+      ...sendingRunOptions(options, connection.transport),
       signal: io.signal,
       forceSignal: io.force,
       onEvent: options.quiet

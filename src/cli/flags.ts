@@ -4,7 +4,7 @@
 
 import type { Argv } from 'yargs';
 import { ConfigError } from '../core/errors.js';
-import type { TransportKind } from '../core/transport.js';
+import type { TransportKind, TransportOptions } from '../core/transport.js';
 import { DEFAULT_BASE_URL } from '../core/types.js';
 import type { Args } from './command.js';
 
@@ -129,6 +129,20 @@ export function sendingBuilder(yargs: Argv): Argv {
       .option('prices', { type: 'string', describe: 'price table overrides (JSON, see samples/prices.json)' })
       .option('transport', { type: 'string', default: 'undici', choices: ['undici', 'sdk'], describe: 'HTTP client: undici (fast) or the openai SDK' }),
   );
+}
+
+/** The sending options as the core's run options take them, over an opened connection. */
+export function sendingRunOptions(options: SendingOptions, transport: TransportOptions) {
+  return {
+    transport,
+    transportKind: options.transportKind,
+    rpm: options.rpm,
+    tpm: options.tpm,
+    headroom: options.headroom,
+    concurrency: options.concurrency,
+    timeoutMs: options.timeoutMs,
+    maxAttempts: options.maxAttempts,
+  };
 }
 
 export function sendingOptions(args: Args, env: Record<string, string | undefined>): SendingOptions {

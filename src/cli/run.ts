@@ -15,6 +15,7 @@ import {
   optionalString,
   sendingBuilder,
   sendingOptions,
+  sendingRunOptions,
   type SendingOptions,
 } from './flags.js';
 
@@ -148,14 +149,7 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
     errors: options.errors,
     summary: options.summary,
     endpoint: options.endpoint,
-    transport: connection.transport,
-    transportKind: options.transportKind,
-    rpm: options.rpm,
-    tpm: options.tpm,
-    headroom: options.headroom,
-    concurrency: options.concurrency,
-    maxAttempts: options.maxAttempts,
-    timeoutMs: options.timeoutMs,
+    ...sendingRunOptions(options, connection.transport),
     maxCostUsd: options.maxCostUsd,
     resume: options.resume,
     overwrite: options.overwrite,

@@ -9,7 +9,7 @@
 // with `[sim:<digest>] ` so a client can check an answer belongs to its request.
 
 import { maxOutputTokensOf } from '../core/charge.js';
-import type { Endpoint } from '../core/types.js';
+import type { Endpoint, Usage } from '../core/types.js';
 import { fmix32, mulberry32, RequestHash, SALT } from './digest.js';
 import type { IdSource } from './ids.js';
 
@@ -43,13 +43,8 @@ const MAX_ANSWER_WORDS = 24;
 const CACHE_MIN_TOKENS = 1024;
 const CACHE_STEP_TOKENS = 128;
 
-/** Token counts an answer reports, normalised across body kinds. */
-export interface AnswerUsage {
-  input_tokens: number;
-  cached_input_tokens: number;
-  output_tokens: number;
-  reasoning_tokens: number;
-}
+/** Token counts an answer reports, normalised across body kinds (the client's Usage, without audio). */
+export type AnswerUsage = Pick<Usage, 'input_tokens' | 'cached_input_tokens' | 'output_tokens' | 'reasoning_tokens'>;
 
 export interface AnswerRequest {
   endpoint: Endpoint;
