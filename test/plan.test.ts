@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chargeOf } from '../src/core/charge.js';
-import { createPlanContext, isInputProblem, isLineKey, lineKey, planRecord, type PlanContext } from '../src/core/plan.js';
+import { createPlanContext, isInputProblem, isLineKey, lineKey, modelOfRecord, planRecord, type PlanContext } from '../src/core/plan.js';
 import type { RawRecord } from '../src/core/read.js';
 import type { Endpoint, InputProblem, InputProblemCode, RequestItem } from '../src/core/types.js';
 
@@ -210,5 +210,18 @@ describe('line keys', () => {
   it('makes line-N keys', () => {
     expect(lineKey(42)).toBe('line-42');
     expect(isLineKey(lineKey(42))).toBe(true);
+  });
+});
+
+describe('modelOfRecord', () => {
+  it.each<[string, RawRecord, string | null]>([
+    ['a bare line', { kind: 'text', line: 1, text: '{"model":"gpt-4o-mini","messages":[]}' }, 'gpt-4o-mini'],
+    ['a Batch API line', { kind: 'text', line: 2, text: '{"custom_id":"a","body":{"model":"o4-mini"}}' }, 'o4-mini'],
+    ['an array element', { kind: 'value', line: 3, value: { model: 'gpt-5' } }, 'gpt-5'],
+    ['invalid JSON', { kind: 'text', line: 4, text: '{nope' }, null],
+    ['no model', { kind: 'text', line: 5, text: '{"input":"x"}' }, null],
+    ['a line too long', { kind: 'too_long', line: 6, bytes: 10 }, null],
+  ])('reads the model of %s without planning it', (_name, record, model) => {
+    expect(modelOfRecord(record)).toBe(model);
   });
 });

@@ -34,6 +34,30 @@ export function isInputProblem(x: RequestItem | InputProblem): x is InputProblem
   return 'code' in x;
 }
 
+/**
+ * The model a record's request names, without planning it (no validation, no
+ * charge): for checks over a whole file. null for lines that are not requests.
+ */
+export function modelOfRecord(record: RawRecord): string | null {
+  let value: unknown;
+  if (record.kind === 'text') {
+    try {
+      value = JSON.parse(record.text);
+    } catch {
+      return null;
+    }
+  } else if (record.kind === 'value') {
+    value = record.value;
+  } else {
+    return null;
+  }
+  if (!value || typeof value !== 'object') return null;
+  const object = value as Record<string, unknown>;
+  const body = 'body' in object ? object.body : object;
+  const model = body && typeof body === 'object' ? (body as Record<string, unknown>).model : undefined;
+  return typeof model === 'string' && model !== '' ? model : null;
+}
+
 export function planRecord(record: RawRecord, context: PlanContext): RequestItem | InputProblem {
   const { line } = record;
   const problem = (code: InputProblemCode, message: string, customId = lineKey(line), metadata?: unknown): InputProblem =>

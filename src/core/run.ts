@@ -19,7 +19,7 @@ import type { EventListener, ProgressSnapshot } from './events.js';
 import { fingerprintFile } from './fingerprint.js';
 import { MemoryLimiter, RequestTooLargeError, type Grant, type Limiter } from './limiter.js';
 import { resolveRunOptions, type ResolvedRunOptions, type RunOptions } from './options.js';
-import { createPlanContext, isInputProblem, planRecord } from './plan.js';
+import { createPlanContext, isInputProblem, modelOfRecord, planRecord } from './plan.js';
 import { openInput, readRecords, type InputSource } from './read.js';
 import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record.js';
 import { checkOutputs, exists, prepareResume } from './outputs.js';
@@ -156,12 +156,12 @@ class BatchRun {
   /** Under --max-cost, every model must have a price before anything is sent. */
   async #checkPricesBeforeSending(): Promise<void> {
     const source = await openInput(this.#o.input);
-    const context = createPlanContext(this.#o.endpoint, this.#o.maxLineBytes);
     const unpriced = new Set<string>();
     try {
+      // Only the model of each line matters here: no full planning (the charge tokenizes the prompt).
       for await (const record of readRecords(source.stream, this.#o.maxLineBytes)) {
-        const planned = planRecord(record, context);
-        if (!isInputProblem(planned) && this.#ledger.priceOf(planned.model) === null) unpriced.add(planned.model);
+        const model = modelOfRecord(record);
+        if (model !== null && this.#ledger.priceOf(model) === null) unpriced.add(model);
       }
     } finally {
       source.close();
