@@ -5,8 +5,23 @@
 import type { Argv } from 'yargs';
 import { ConfigError } from '../core/errors.js';
 import type { TransportKind, TransportOptions } from '../core/transport.js';
+import { ENDPOINTS, isEndpoint, type Endpoint } from '../core/types.js';
 import { DEFAULT_BASE_URL } from '../core/types.js';
 import type { Args } from './command.js';
+
+/** The input positional: a path, or `-` for stdin (yargs hands a lone `-` over as an empty string). */
+export function inputFlag(args: Args): string {
+  const input = args.input === '' ? '-' : optionalString(args, 'input');
+  if (input === undefined) throw new ConfigError('Expected an input file (or - for stdin)');
+  return input;
+}
+
+/** `--endpoint` for bare-form lines. */
+export function endpointFlag(args: Args): Endpoint {
+  const endpoint = args.endpoint ?? '/v1/chat/completions';
+  if (!isEndpoint(endpoint)) throw new ConfigError(`Expected \`endpoint\` to be one of ${ENDPOINTS.join(', ')}, got \`${String(endpoint)}\``);
+  return endpoint;
+}
 
 export function integerFlag(args: Args, name: string, min: number, fallback?: number): number {
   const value = args[name];

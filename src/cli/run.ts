@@ -4,10 +4,12 @@ import type { Argv } from 'yargs';
 import { ConfigError } from '../core/errors.js';
 import type { EventListener } from '../core/events.js';
 import type { RunOptions } from '../core/options.js';
-import { ENDPOINTS, isEndpoint, type Endpoint } from '../core/types.js';
+import type { Endpoint } from '../core/types.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import {
   choiceFlag,
+  endpointFlag,
+  inputFlag,
   integerFlag,
   numberFlag,
   optionalInteger,
@@ -83,11 +85,8 @@ export function runBuilder(yargs: Argv): Argv {
 }
 
 export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): RunCliOptions {
-  // yargs hands a lone `-` over as an empty string.
-  const input = args.input === '' ? '-' : optionalString(args, 'input');
-  if (input === undefined) throw new ConfigError('Expected an input file (or - for stdin)');
-  const endpoint = args.endpoint ?? '/v1/chat/completions';
-  if (!isEndpoint(endpoint)) throw new ConfigError(`Expected \`endpoint\` to be one of ${ENDPOINTS.join(', ')}, got \`${String(endpoint)}\``);
+  const input = inputFlag(args);
+  const endpoint = endpointFlag(args);
   const stdin = input === '-';
   const named = (flag: string, kind: 'results' | 'errors' | 'summary'): string => {
     const value = optionalString(args, flag);

@@ -8,12 +8,11 @@
 // that estimate, compare and export share.
 
 import type { Argv } from 'yargs';
-import { ConfigError } from '../core/errors.js';
-import { ENDPOINTS, isEndpoint, type InputProblem } from '../core/types.js';
+import type { InputProblem } from '../core/types.js';
 import type { InputScanOptions, ValidationReport } from '../core/validate.js';
 import type { PriceTable } from '../pricing/prices.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
-import { choiceFlag, integerFlag, optionalInteger, optionalString } from './flags.js';
+import { choiceFlag, endpointFlag, inputFlag, integerFlag, optionalInteger } from './flags.js';
 import { estimateTable, fmtUsd, readLearnedLimits, renderColumns, writeText } from './estimate.js';
 import { fmtInt } from './progress.js';
 import type { RunCliOptions } from './run.js';
@@ -28,11 +27,8 @@ export function inputScanBuilder(yargs: Argv): Argv {
 }
 
 export function inputScanFromArgs(args: Args): InputScanOptions {
-  // yargs hands a bare `-` positional over as an empty string.
-  const input = args.input === '' ? '-' : optionalString(args, 'input');
-  if (input === undefined) throw new ConfigError('Expected an input file (or - for stdin)');
-  const endpoint = args.endpoint ?? '/v1/chat/completions';
-  if (!isEndpoint(endpoint)) throw new ConfigError(`Expected \`endpoint\` to be one of ${ENDPOINTS.join(', ')}, got \`${String(endpoint)}\``);
+  const input = inputFlag(args);
+  const endpoint = endpointFlag(args);
   const scan: InputScanOptions = { input, endpoint, maxLineBytes: integerFlag(args, 'max-line-bytes', 1, 8 * 1024 * 1024) };
   const limit = optionalInteger(args, 'limit', 1);
   if (limit !== undefined) scan.limit = limit;
