@@ -64,6 +64,13 @@ describe('encodingForModel', () => {
     expect(prompt('gpt-4o')).toBe(o200k(MIXED_TEXT));
     expect(prompt('text-embedding-3-small')).toBe(cl100k(MIXED_TEXT));
   });
+
+  it('counts special-token text inside a prompt as ordinary text instead of throwing', () => {
+    const text = 'Explain what <|endoftext|> means.';
+    const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }], max_tokens: 10 };
+    expect(measurePrompt('/v1/chat/completions', body).tokens).toBe(3 + o200k('user') + o200k(text, { disallowedSpecial: new Set() }) + 3);
+    expect(chargeOf('/v1/chat/completions', body).total).toBeGreaterThan(10);
+  });
 });
 
 describe('measurePrompt: chat framing', () => {

@@ -10,8 +10,10 @@
 // We take the larger of the model's own token count and characters / 4 so that
 // our charge is never below the server's.
 
-import { createRequire } from 'node:module';
+import { tokenCounter, type EncodingName } from './bpe.js';
 import type { Charge, Endpoint } from './types.js';
+
+export type { EncodingName } from './bpe.js';
 
 /**
  * Output tokens counted for a request that sets no output limit
@@ -26,8 +28,6 @@ export const DEFAULT_OUTPUT_TOKENS = 4096;
 /** The legacy completions endpoint's own default `max_tokens`. */
 export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
 
-export type EncodingName = 'o200k_base' | 'cl100k_base';
-
 /** The tokenizer a model uses: o200k_base for gpt-4o, 4.1, 4.5, 5 and the o-series; cl100k_base for gpt-4, 3.5 and embeddings. */
 export function encodingForModel(model: string): EncodingName {
   // A fine-tuned model (`ft:gpt-3.5-turbo-0125:org::id`) uses its base model's encoding.
@@ -36,30 +36,9 @@ export function encodingForModel(model: string): EncodingName {
   return 'o200k_base';
 }
 
-type Counter = (text: string) => number;
-
-// Each encoding takes most of a second to load, so it is loaded (synchronously,
-// from the package's CommonJS build) the first time a model needs it.
-const require = createRequire(import.meta.url);
-const counters: Partial<Record<EncodingName, Counter>> = {};
-const MERGE_CACHE_SIZE = 10_000;
-
-function counterFor(encoding: EncodingName): Counter {
-  let counter = counters[encoding];
-  if (!counter) {
-    const module = require(`gpt-tokenizer/cjs/encoding/${encoding}`) as { countTokens: Counter; setMergeCacheSize?: (size: number) => void };
-    // The tokenizer caches merges of up to 100,000 word pieces by default; a
-    // smaller cache keeps memory flat over millions of varied prompts at little cost in speed.
-    module.setMergeCacheSize?.(MERGE_CACHE_SIZE);
-    counter = module.countTokens;
-    counters[encoding] = counter;
-  }
-  return counter;
-}
-
 export function countTokens(text: string, encoding: EncodingName): number {
   if (text.length === 0) return 0;
-  return counterFor(encoding)(text);
+  return tokenCounter(encoding).count(text);
 }
 
 /** Tokens the chat format adds around every message, and to prime the reply (OpenAI cookbook, "How to count tokens"). */
