@@ -9,11 +9,13 @@
 // `maxOutstanding` requests are between read and recorded.
 
 import { setMaxListeners } from 'node:events';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import { CostLedger } from '../pricing/ledger.js';
 import { worstCaseCostUsd } from '../pricing/cost.js';
 import { CostCap } from './budget.js';
+import { INITIAL_CONCURRENCY, nextConcurrency } from './concurrency.js';
 import { ConfigError, ConnectionError, TimeoutError } from './errors.js';
 import type { EventListener, ProgressSnapshot } from './events.js';
 import { fingerprintFile } from './fingerprint.js';
@@ -75,6 +77,7 @@ class BatchRun {
   #capacityWaiters: Array<() => void> = [];
   #tasks = new Set<Promise<void>>();
   #latencyEwmaMs = 0;
+  #lastUtilisation!: EventLoopUtilization;
   #summaryWriting: Promise<void> = Promise.resolve();
   #bytesAtLastLine = 0;
 
@@ -89,7 +92,7 @@ class BatchRun {
       { ...options.transport, connections: Math.min(options.concurrency, 256) },
       options.transportKind,
     );
-    this.#queue = new PQueue({ concurrency: options.concurrency });
+    this.#queue = new PQueue({ concurrency: Math.min(options.concurrency, INITIAL_CONCURRENCY) });
     this.#cap = options.maxCostUsd === undefined ? null : new CostCap(options.maxCostUsd);
     // Every waiting request listens on these: not a leak.
     setMaxListeners(0, this.#stop.signal, this.#hard.signal);
@@ -576,6 +579,7 @@ class BatchRun {
 
   #startTimers(): NodeJS.Timeout[] {
     const o = this.#o;
+    this.#lastUtilisation = performance.eventLoopUtilization();
     let syncing = false;
     const sync = setInterval(() => {
       if (syncing) return;
@@ -598,19 +602,22 @@ class BatchRun {
     return [sync, summary, progress];
   }
 
-  /**
-   * Enough requests in flight to reach the budgets at the observed latency
-   * (rate × latency, doubled for slack), never more than --concurrency.
-   */
+  /** Requests in flight: what the budgets need at the observed latency, less while this process is the bottleneck (concurrency.ts). */
   #adaptConcurrency(): void {
-    const cap = this.#o.concurrency;
-    if (this.#latencyEwmaMs <= 0) return;
-    let needed = 0;
+    const elu = performance.eventLoopUtilization(this.#lastUtilisation);
+    this.#lastUtilisation = performance.eventLoopUtilization();
+    let budgetRatePerMs: number | null = 0;
     for (const state of Object.values(this.#limiter.snapshot())) {
-      if (state.rpm === null) return void (this.#queue.concurrency = cap);
-      needed += (state.rpm / 60_000) * this.#latencyEwmaMs;
+      if (state.rpm === null) budgetRatePerMs = null;
+      else if (budgetRatePerMs !== null) budgetRatePerMs += state.rpm / 60_000;
     }
-    this.#queue.concurrency = Math.max(Math.min(cap, 16), Math.min(cap, Math.ceil(needed * 2) + 4));
+    this.#queue.concurrency = nextConcurrency({
+      current: this.#queue.concurrency,
+      cap: this.#o.concurrency,
+      budgetRatePerMs,
+      latencyMs: this.#latencyEwmaMs,
+      utilisation: elu.utilization,
+    });
   }
 
   #progress(): ProgressSnapshot {
