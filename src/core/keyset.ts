@@ -4,19 +4,31 @@
 // million ~16 MB. Two different keys collide with probability about
 // n² / 2⁶⁵ (≈ 3·10⁻⁶ for ten million keys); the consequence of a collision is
 // a key reported as a duplicate or already done, never a lost record.
+//
+// The table is split into 64 shards by the hash's top bits, each doubling on
+// its own: a doubling briefly holds the old and the new table, and one shard's
+// worth of that is a 64th of what doubling one big table would hold.
+
+const SHARD_BITS = 6;
+const SHARDS = 1 << SHARD_BITS;
+
+interface Shard {
+  hi: Uint32Array;
+  lo: Uint32Array;
+  size: number;
+  mask: number;
+}
 
 export class KeySet {
-  #hi: Uint32Array;
-  #lo: Uint32Array;
+  readonly #shards: Shard[] = [];
   #size = 0;
-  #mask: number;
 
   constructor(initialCapacity = 1024) {
     let capacity = 16;
-    while (capacity < initialCapacity * 2) capacity *= 2;
-    this.#hi = new Uint32Array(capacity);
-    this.#lo = new Uint32Array(capacity);
-    this.#mask = capacity - 1;
+    while (capacity * SHARDS < initialCapacity * 2) capacity *= 2;
+    for (let i = 0; i < SHARDS; i++) {
+      this.#shards.push({ hi: new Uint32Array(capacity), lo: new Uint32Array(capacity), size: 0, mask: capacity - 1 });
+    }
   }
 
   get size(): number {
@@ -25,48 +37,50 @@ export class KeySet {
 
   has(key: string): boolean {
     const [hi, lo] = hash64(key);
-    return this.#find(hi, lo) >= 0;
+    return find(this.#shards[hi >>> (32 - SHARD_BITS)]!, hi, lo) >= 0;
   }
 
   /** Adds the key; returns false when it was already present. */
   add(key: string): boolean {
     const [hi, lo] = hash64(key);
-    if (this.#find(hi, lo) >= 0) return false;
-    if ((this.#size + 1) * 2 > this.#hi.length) this.#grow();
-    this.#insert(hi, lo);
+    const shard = this.#shards[hi >>> (32 - SHARD_BITS)]!;
+    if (find(shard, hi, lo) >= 0) return false;
+    if ((shard.size + 1) * 2 > shard.hi.length) grow(shard);
+    insert(shard, hi, lo);
+    shard.size += 1;
     this.#size += 1;
     return true;
   }
+}
 
-  #find(hi: number, lo: number): number {
-    let slot = lo & this.#mask;
-    for (;;) {
-      const h = this.#hi[slot] as number;
-      const l = this.#lo[slot] as number;
-      if (h === 0 && l === 0) return -1;
-      if (h === hi && l === lo) return slot;
-      slot = (slot + 1) & this.#mask;
-    }
+function find(shard: Shard, hi: number, lo: number): number {
+  let slot = lo & shard.mask;
+  for (;;) {
+    const h = shard.hi[slot]!;
+    const l = shard.lo[slot]!;
+    if (h === 0 && l === 0) return -1;
+    if (h === hi && l === lo) return slot;
+    slot = (slot + 1) & shard.mask;
   }
+}
 
-  #insert(hi: number, lo: number): void {
-    let slot = lo & this.#mask;
-    while ((this.#hi[slot] as number) !== 0 || (this.#lo[slot] as number) !== 0) slot = (slot + 1) & this.#mask;
-    this.#hi[slot] = hi;
-    this.#lo[slot] = lo;
-  }
+function insert(shard: Shard, hi: number, lo: number): void {
+  let slot = lo & shard.mask;
+  while (shard.hi[slot] !== 0 || shard.lo[slot] !== 0) slot = (slot + 1) & shard.mask;
+  shard.hi[slot] = hi;
+  shard.lo[slot] = lo;
+}
 
-  #grow(): void {
-    const oldHi = this.#hi;
-    const oldLo = this.#lo;
-    this.#hi = new Uint32Array(oldHi.length * 2);
-    this.#lo = new Uint32Array(oldLo.length * 2);
-    this.#mask = this.#hi.length - 1;
-    for (let i = 0; i < oldHi.length; i++) {
-      const h = oldHi[i] as number;
-      const l = oldLo[i] as number;
-      if (h !== 0 || l !== 0) this.#insert(h, l);
-    }
+function grow(shard: Shard): void {
+  const oldHi = shard.hi;
+  const oldLo = shard.lo;
+  shard.hi = new Uint32Array(oldHi.length * 2);
+  shard.lo = new Uint32Array(oldLo.length * 2);
+  shard.mask = shard.hi.length - 1;
+  for (let i = 0; i < oldHi.length; i++) {
+    const h = oldHi[i]!;
+    const l = oldLo[i]!;
+    if (h !== 0 || l !== 0) insert(shard, h, l);
   }
 }
 
