@@ -60,7 +60,7 @@ const tpmLine = (i) => ({
 });
 
 async function startSim(args) {
-  const child = spawn(BIN, ['simulate', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let text = '';
   const url = await new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
@@ -91,8 +91,7 @@ async function runClient(config) {
   const args = ['run', config.input, '-o', config.output, '--errors', config.errors, '--summary', config.summary, '--overwrite', '--quiet'];
   if (config.rpm) args.push('--rpm', String(config.rpm));
   if (config.tpm) args.push('--tpm', String(config.tpm));
-  // Run as users run it (`oai-batch`, `npx oai-batch`): the bin's own shebang sets V8's start-up flags.
-  const child = spawn(BIN, args, {
+  const child = spawn(process.execPath, [BIN, ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, OPENAI_API_KEY: 'sk-bench-key', OPENAI_BASE_URL: config.baseUrl },
   });
