@@ -144,6 +144,18 @@ describe('runBatch', () => {
     expect(summary.requests).toMatchObject({ total: 1, succeeded: 0, failed: 1, pending: 0 });
   });
 
+  it('reports the last attempt’s latency for a request that failed', async () => {
+    const s = await simulator({ faults: { '500': 1 }, faultsEveryAttempt: true, latencyMs: 80 });
+    const input = dir.file('lat.jsonl');
+    await writeJsonl(input, [chatLine(1)]);
+    const events: RunEvent[] = [];
+    const { exitCode } = await runBatch(options(input, s, { maxAttempts: 1, onEvent: (event) => events.push(event) }));
+    expect(exitCode).toBe(2);
+    const finished = events.find((event) => event.type === 'request_finished');
+    expect(finished).toMatchObject({ status: 'failed', code: 'http_500' });
+    expect(finished?.type === 'request_finished' && finished.latencyMs).toBeGreaterThanOrEqual(60);
+  });
+
   it('records a timeout as code "timeout" once attempts run out', async () => {
     const s = await simulator({ faults: { hang: 1 }, faultsEveryAttempt: true, hangMs: 30_000 });
     const input = dir.file('t.jsonl');

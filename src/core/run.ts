@@ -341,7 +341,7 @@ class BatchRun {
         grant = await this.#limiter.acquire(item.model, item.charge.total, this.#stop.signal);
       } catch (error) {
         if (error instanceof RequestTooLargeError) {
-          await this.#recordFailure(item, null, error.code, error.message, attempts);
+          await this.#recordFailure(item, null, error.code, error.message, attempts, 0);
           return;
         }
         return; // stopped while waiting: pending
@@ -417,7 +417,7 @@ class BatchRun {
             if (verdict.reason === 'timeout') this.#stats.timeouts += 1;
             spent += 1;
             if (spent >= o.maxAttempts) {
-              await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
+              await this.#recordFailure(item, response, verdict.code, verdict.message, attempts, latencyMs);
               return;
             }
             const waitMs = retryDelayMs(spent, verdict.serverDelayMs, o.random);
@@ -444,7 +444,7 @@ class BatchRun {
             continue;
           }
           case 'final':
-            await this.#recordFailure(item, response, verdict.code, verdict.message, attempts);
+            await this.#recordFailure(item, response, verdict.code, verdict.message, attempts, latencyMs);
             return;
           case 'rate_limited':
             return; // handled above (a 429 always has a response)
@@ -524,7 +524,15 @@ class BatchRun {
     this.#emitFinished(item, 'succeeded', response, null, attempts, latencyMs, usage, costUsd);
   }
 
-  async #recordFailure(item: RequestItem, response: HttpResponse | null, code: string, message: string, attempts: number): Promise<void> {
+  /** `latencyMs`: of the last attempt (0 when nothing was sent). */
+  async #recordFailure(
+    item: RequestItem,
+    response: HttpResponse | null,
+    code: string,
+    message: string,
+    attempts: number,
+    latencyMs: number,
+  ): Promise<void> {
     this.#stats.failed += 1;
     if (attempts === 0) this.#stats.failedUnsent += 1;
     this.#stats.requestsWindow.add(this.#now(), 1);
@@ -538,7 +546,7 @@ class BatchRun {
     };
     if (item.metadata !== undefined) record.metadata = item.metadata;
     await this.#errors.write(record);
-    this.#emitFinished(item, 'failed', response, code, attempts, 0, null, null);
+    this.#emitFinished(item, 'failed', response, code, attempts, latencyMs, null, null);
   }
 
   async #recordProblem(problem: InputProblem): Promise<void> {
