@@ -95,6 +95,31 @@ describe('tokenCounter', () => {
     expect(tokenCounter(encoding).count(text)).toBe(tokens);
   });
 
+  it.each(ENCODINGS)('%s agrees with gpt-tokenizer on long pieces (merged with a heap above 256 bytes)', (encoding) => {
+    const random = mulberry32(5);
+    const letters = (alphabet: string, length: number): string =>
+      Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+    const texts = [
+      'a'.repeat(257),
+      'ab'.repeat(400),
+      ' '.repeat(3000),
+      '\n'.repeat(700),
+      '=-'.repeat(900),
+      'é'.repeat(500),
+      letters('abcdefghijklmnopqrstuvwxyz', 3000),
+      letters('etaoinshrdlu', 1200),
+      letters('абвгдежзийклмнопрстуфхцчшщьыэюя', 900),
+      letters('的一是不了人我在有他这为之大来以个中上们', 600),
+      'x' + letters('AbCdEfGhIj', 2000),
+    ];
+    const counter = tokenCounter(encoding);
+    for (const text of texts) expect([text.slice(0, 12), counter.count(text)]).toEqual([text.slice(0, 12), reference[encoding](text)]);
+  });
+
+  it('counts a one-megabyte single word without stalling (the quadratic merge took minutes)', () => {
+    expect(tokenCounter('o200k_base').count('a'.repeat(1_000_000))).toBe(125_000);
+  });
+
   it('counts the same after its piece cache has turned over', () => {
     const counter = tokenCounter('o200k_base');
     const texts = randomTexts(50, 11);

@@ -184,6 +184,7 @@ export class TokenCounter {
 
   /** tiktoken's byte_pair_merge on scratch[0 .. length], counting the parts that remain. */
   private merge(length: number): number {
+    if (length > LARGE_PIECE_BYTES) return this.mergeLarge(length);
     if (this.bounds.length < length + 1) {
       this.bounds = new Int32Array(length + 1);
       this.pairRanks = new Int32Array(length + 1);
@@ -213,6 +214,102 @@ export class TokenCounter {
       if (at > 0) ranks[at - 1] = this.table.rank(piece, bounds[at - 1]!, bounds[at + 1]!);
     }
     return parts;
+  }
+
+  /**
+   * The same merges for a long piece (a run of thousands of letters or spaces)
+   * in O(n log n) rather than O(n²): the parts form a linked list, and a heap
+   * ordered by (rank, position) yields the leftmost lowest-ranked pair, which
+   * is the pair the quadratic loop picks. An entry whose pair has changed since
+   * it was pushed is skipped when it comes up.
+   */
+  private mergeLarge(length: number): number {
+    const piece = this.scratch;
+    const table = this.table;
+    // Parts are named by their first byte; next[s] is where part s ends (length for the last one).
+    const next = new Int32Array(length);
+    const prev = new Int32Array(length);
+    const pairRank = new Int32Array(length).fill(NO_RANK); // rank of part s merged with the part after it
+    const alive = new Uint8Array(length).fill(1);
+    const heap = new MinHeap(length * 3);
+    for (let i = 0; i < length; i++) {
+      next[i] = i + 1;
+      prev[i] = i - 1;
+    }
+    const pairOf = (start: number): number => {
+      const after = next[start]!;
+      return after < length ? table.rank(piece, start, next[after]!) : NO_RANK;
+    };
+    for (let i = 0; i < length - 1; i++) {
+      pairRank[i] = table.rank(piece, i, i + 2);
+      if (pairRank[i] !== NO_RANK) heap.push(pairRank[i]!, i);
+    }
+    let parts = length;
+    while (heap.size > 0) {
+      const start = heap.popPosition();
+      const rank = heap.lastRank;
+      if (!alive[start] || pairRank[start] !== rank) continue; // stale
+      const removed = next[start]!;
+      const after = next[removed]!;
+      alive[removed] = 0;
+      next[start] = after;
+      if (after < length) prev[after] = start;
+      parts--;
+      pairRank[start] = pairOf(start);
+      if (pairRank[start] !== NO_RANK) heap.push(pairRank[start]!, start);
+      const before = prev[start]!;
+      if (before >= 0) {
+        pairRank[before] = pairOf(before);
+        if (pairRank[before] !== NO_RANK) heap.push(pairRank[before]!, before);
+      }
+    }
+    return parts;
+  }
+}
+
+/** Pieces longer than this are merged with a heap (tiktoken's own cut-over is of the same order). */
+const LARGE_PIECE_BYTES = 256;
+
+/** A binary min-heap of (rank, position) pairs packed into one exact double: rank · 2³² + position. */
+class MinHeap {
+  private readonly keys: Float64Array;
+  size = 0;
+  /** The rank of the entry popPosition() returned last. */
+  lastRank = 0;
+
+  constructor(capacity: number) {
+    this.keys = new Float64Array(capacity);
+  }
+
+  push(rank: number, position: number): void {
+    const keys = this.keys;
+    let i = this.size++;
+    const key = rank * 4294967296 + position;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (keys[parent]! <= key) break;
+      keys[i] = keys[parent]!;
+      i = parent;
+    }
+    keys[i] = key;
+  }
+
+  popPosition(): number {
+    const keys = this.keys;
+    const top = keys[0]!;
+    const last = keys[--this.size]!;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= this.size) break;
+      if (child + 1 < this.size && keys[child + 1]! < keys[child]!) child++;
+      if (keys[child]! >= last) break;
+      keys[i] = keys[child]!;
+      i = child;
+    }
+    keys[i] = last;
+    this.lastRank = Math.floor(top / 4294967296);
+    return top - this.lastRank * 4294967296;
   }
 }
 
