@@ -1,25 +1,17 @@
 // The CLI as a real child process: help, version, the README demo, exit codes,
 // and issue 2's acceptance run (a 2,000-line mixed file through injected faults).
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { copyFile } from 'node:fs/promises';
-import { requestDigest, startSimulator, type Simulator } from '../src/sim/server.js';
+import { requestDigest } from '../src/sim/server.js';
 import type { ResultRecord, Summary } from '../src/core/types.js';
 import { COMMANDS } from '../src/cli/commands.js';
 import { VERSION } from '../src/core/version.js';
 import { runCli } from './support/cli.js';
-import { batchLine, chatLine, readJson, readJsonl, tempDir, writeJsonl } from './support/files.js';
+import { batchLine, chatLine, readJson, readJsonl, writeJsonl } from './support/files.js';
+import { perTestFixture } from './support/fixture.js';
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let sim: Simulator | null = null;
-beforeEach(async () => {
-  dir = await tempDir();
-});
-afterEach(async () => {
-  await sim?.close();
-  sim = null;
-  await dir.remove();
-});
+const { dir, simulator } = perTestFixture('sk-cli-acceptance-0001');
 
 /** `batch submit <input>` → ['batch', 'submit']; `run <input>` → ['run']. */
 function commandWords(command: string): string[] {
@@ -101,8 +93,7 @@ describe('oai-batch CLI', () => {
   });
 
   it('runs a 2,000-line mixed file through 10% 500s, 2% 503s, 2% resets, 2% malformed bodies and 1% hangs: exit 0, nothing lost or duplicated', async () => {
-    sim = await startSimulator({
-      apiKey: 'sk-cli-acceptance-0001',
+    const sim = await simulator({
       latencyMs: 20,
       faults: { '500': 0.1, '503': 0.02, reset: 0.02, malformed: 0.02, hang: 0.01 },
       hangMs: 60_000,

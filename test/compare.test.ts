@@ -2,36 +2,23 @@
 // real HTTP to the simulator; the CLI as a child process for its exit code.
 
 import { compareCommand } from '../src/cli/compare.js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { compareModels, drawSample, outputAgreement, type Comparison } from '../src/core/compare.js';
 import { costOf } from '../src/pricing/cost.js';
 import { loadPriceTable, resolvePrice } from '../src/pricing/prices.js';
-import { startSimulator, type Simulator, type SimulatorOptions } from '../src/sim/server.js';
+import type { Simulator } from '../src/sim/server.js';
 import { emptyUsage, type ResultRecord } from '../src/core/types.js';
 import { runCli } from './support/cli.js';
-import { chatLine, readJson, readJsonl, tempDir, writeJsonl } from './support/files.js';
+import { chatLine, readJson, readJsonl, writeJsonl } from './support/files.js';
+import { perTestFixture } from './support/fixture.js';
 import { optionsOf } from './support/argv.js';
 
 const prices = loadPriceTable();
 const KEY = 'sk-compare-test-key';
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let sim: Simulator | null = null;
+const { dir, simulator } = perTestFixture(KEY);
 
-beforeEach(async () => {
-  dir = await tempDir();
-});
-afterEach(async () => {
-  await sim?.close();
-  sim = null;
-  await dir.remove();
-});
-
-async function simulator(options: SimulatorOptions = {}): Promise<Simulator> {
-  sim = await startSimulator({ apiKey: KEY, ...options });
-  return sim;
-}
 
 function connection(s: Simulator): { transport: { baseUrl: string; apiKey: string }; prices: typeof prices; timeoutMs: number } {
   return { transport: { baseUrl: s.url, apiKey: KEY }, prices, timeoutMs: 10_000 };

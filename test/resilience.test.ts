@@ -2,31 +2,18 @@
 // killed with SIGKILL and SIGINT at random moments, resumed, against a
 // simulator that counts how often it answered each request.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { requestDigest, startSimulator, type Simulator, type SimulatorOptions } from '../src/sim/server.js';
+import { requestDigest, type Simulator } from '../src/sim/server.js';
 import type { ErrorRecord, ResultRecord, Summary } from '../src/core/types.js';
 import { runCli, startCli } from './support/cli.js';
-import { batchLine, chatLine, readJson, readJsonl, tempDir, writeJsonl } from './support/files.js';
+import { batchLine, chatLine, readJson, readJsonl, writeJsonl } from './support/files.js';
+import { perTestFixture } from './support/fixture.js';
 
 const KEY = 'sk-resilience-test-key-0123456789';
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let sim: Simulator | null = null;
+const { dir, simulator } = perTestFixture(KEY);
 
-beforeEach(async () => {
-  dir = await tempDir();
-});
-afterEach(async () => {
-  await sim?.close();
-  sim = null;
-  await dir.remove();
-});
-
-async function simulator(options: SimulatorOptions = {}): Promise<Simulator> {
-  sim = await startSimulator({ apiKey: KEY, ...options });
-  return sim;
-}
 
 function env(s: Simulator): Record<string, string> {
   return { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: s.url };

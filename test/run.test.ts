@@ -1,34 +1,21 @@
 // runBatch end to end, in-process, over real HTTP to the simulator on port 0.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { runBatch } from '../src/core/run.js';
 import type { RunOptions } from '../src/core/options.js';
 import { loadPriceTable } from '../src/pricing/prices.js';
-import { requestDigest, startSimulator, type Simulator, type SimulatorOptions } from '../src/sim/server.js';
+import { requestDigest, type Simulator } from '../src/sim/server.js';
 import type { ErrorRecord, ResultRecord } from '../src/core/types.js';
 import type { RunEvent } from '../src/core/events.js';
-import { batchLine, chatLine, readJsonl, tempDir, writeJsonl } from './support/files.js';
+import { batchLine, chatLine, readJsonl, writeJsonl } from './support/files.js';
+import { perTestFixture } from './support/fixture.js';
 
 const prices = loadPriceTable();
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let sim: Simulator | null = null;
+const { dir, simulator } = perTestFixture('sk-test-key-123456');
 
-beforeEach(async () => {
-  dir = await tempDir();
-});
-afterEach(async () => {
-  await sim?.close();
-  sim = null;
-  await dir.remove();
-});
-
-async function simulator(options: SimulatorOptions = {}): Promise<Simulator> {
-  sim = await startSimulator({ apiKey: 'sk-test-key-123456', ...options });
-  return sim;
-}
 
 function options(input: string, s: Simulator, extra: Partial<RunOptions> = {}): RunOptions {
   const stem = input.replace(/\.jsonl$/, '');

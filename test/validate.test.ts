@@ -3,28 +3,18 @@
 // exit codes; the simulator only to prove that nothing reached it.
 
 import { validateCommand } from '../src/cli/validate.js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { validateInput, type ValidationReport } from '../src/core/validate.js';
 import type { InputProblem } from '../src/core/types.js';
-import { startSimulator, type Simulator } from '../src/sim/server.js';
 import { runCli } from './support/cli.js';
-import { chatLine, tempDir, writeJsonl } from './support/files.js';
+import { chatLine, writeJsonl } from './support/files.js';
+import { perTestFixture } from './support/fixture.js';
 import { optionsOf } from './support/argv.js';
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let sim: Simulator | null = null;
-
-beforeEach(async () => {
-  dir = await tempDir();
-});
-afterEach(async () => {
-  await sim?.close();
-  sim = null;
-  await dir.remove();
-});
+const { dir, simulator } = perTestFixture(null);
 
 const embedding = (id: string): Record<string, unknown> => ({
   custom_id: id,
@@ -171,7 +161,7 @@ describe('oai-batch validate (CLI)', () => {
 
 describe('oai-batch run --dry-run (CLI)', () => {
   it('validates and estimates with run’s flags, sends nothing and writes no results', async () => {
-    sim = await startSimulator({ apiKey: null });
+    const sim = await simulator();
     const input = dir.file('mixed.jsonl');
     await writeJsonl(input, MIXED);
 
