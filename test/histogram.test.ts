@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from '../src/core/histogram.js';
-
-/** A small seeded generator (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../src/core/random.js';
 
 /** The exact quantile the histogram approximates: the ceil(q·n)-th smallest value. */
 function exactQuantile(sorted: number[], q: number): number {
@@ -26,7 +15,7 @@ describe('Histogram', () => {
     ['log-uniform latencies of 100 ms – 120 s', (r) => 100 * Math.exp(r() * Math.log(1200))],
     ['a long tail: mostly ~800 ms, a few minutes-long', (r) => (r() < 0.98 ? 600 + r() * 400 : 30_000 + r() * 90_000)],
   ])('gives every percentile within 2 per cent of the exact one for %s', (_name, draw) => {
-    const random = seeded(2026);
+    const random = mulberry32(2026);
     const values = Array.from({ length: 100_000 }, () => draw(random));
     const histogram = new Histogram();
     for (const v of values) histogram.record(v);
@@ -41,7 +30,7 @@ describe('Histogram', () => {
   });
 
   it('reports the maximum exactly (to the ms)', () => {
-    const random = seeded(5);
+    const random = mulberry32(5);
     const histogram = new Histogram();
     let max = 0;
     for (let i = 0; i < 10_000; i++) {

@@ -10,6 +10,7 @@ import { createRunMetrics, serveMetrics, type MetricsServer } from '../src/obser
 import { startSimulator } from '../src/sim/server.js';
 import { startCli } from './support/cli.js';
 import { chatLine, readJson, tempDir, writeJsonl } from './support/files.js';
+import { limitState, progressSnapshot } from './support/events.js';
 
 interface Sample {
   name: string;
@@ -51,46 +52,8 @@ const usage = (input: number, cached: number, output: number, reasoning: number)
   output_audio_tokens: 0,
 });
 
-const limitState = (rpm: number | null, tpm: number | null): ModelLimitState => ({
-  rpm,
-  tpm,
-  baseRpm: rpm,
-  baseTpm: tpm,
-  source: 'flags',
-  headerRpm: null,
-  headerTpm: null,
-  pausedUntil: null,
-  rateFactor: 1,
-  inFlight: 0,
-  waiting: 0,
-});
-
 function progress(inFlight: number, queued: number, limits: Record<string, ModelLimitState>): RunEvent {
-  return {
-    type: 'progress',
-    progress: {
-      elapsedSeconds: 1,
-      bytesRead: 0,
-      bytesTotal: null,
-      fraction: null,
-      etaSeconds: null,
-      linesRead: 0,
-      succeeded: 0,
-      failed: 0,
-      skipped: 0,
-      inFlight,
-      queued,
-      retries: 0,
-      rateLimited: 0,
-      costUsd: 0,
-      requestsPerMinute: 0,
-      tokensPerMinute: 0,
-      chargedTokensPerMinute: 0,
-      concurrencyLimit: 16,
-      concurrencyBound: false,
-      limits,
-    },
-  };
+  return { type: 'progress', progress: progressSnapshot({ inFlight, queued, limits }) };
 }
 
 const endpoint = '/v1/chat/completions' as const;

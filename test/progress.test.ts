@@ -3,9 +3,9 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Writable } from 'node:stream';
-import type { ProgressSnapshot } from '../src/core/events.js';
 import type { Summary } from '../src/core/types.js';
 import { createProgressView, fmtDuration, progressLine, summaryTable } from '../src/cli/progress.js';
+import { progressSnapshot as snapshot } from './support/events.js';
 
 function sink(tty: { isTTY?: boolean; columns?: number } = {}): Writable & { text: string; isTTY?: boolean; columns?: number } {
   const stream = new Writable({
@@ -19,31 +19,6 @@ function sink(tty: { isTTY?: boolean; columns?: number } = {}): Writable & { tex
   return stream;
 }
 
-function snapshot(overrides: Partial<ProgressSnapshot> = {}): ProgressSnapshot {
-  return {
-    elapsedSeconds: 12,
-    bytesRead: 500,
-    bytesTotal: 1000,
-    fraction: 0.5,
-    etaSeconds: 75,
-    linesRead: 100,
-    succeeded: 48,
-    failed: 2,
-    skipped: 0,
-    inFlight: 7,
-    queued: 3,
-    retries: 4,
-    rateLimited: 1,
-    costUsd: 0.01234,
-    requestsPerMinute: 1200,
-    tokensPerMinute: 45_000,
-    chargedTokensPerMinute: 60_000,
-    concurrencyLimit: 16,
-    concurrencyBound: false,
-    limits: {},
-    ...overrides,
-  };
-}
 
 afterEach(() => {
   vi.useRealTimers();

@@ -16,6 +16,7 @@ import { renderRunReport } from '../src/observe/report.js';
 import { RunTimeline } from '../src/observe/timeline.js';
 import { startSimulator } from '../src/sim/server.js';
 import { chatLine, readJson, tempDir, writeJsonl } from './support/files.js';
+import { limitState, progressSnapshot } from './support/events.js';
 
 const endpoint = '/v1/chat/completions' as const;
 const T0 = Date.parse('2026-03-01T12:00:00Z');
@@ -44,21 +45,10 @@ const finished = (latencyMs: number, status: 'succeeded' | 'failed' = 'succeeded
   costUsd: null,
   requestId: null,
 });
-const limit = (rpm: number | null, tpm: number | null): ModelLimitState => ({
-  rpm,
-  tpm,
-  baseRpm: rpm,
-  baseTpm: tpm,
-  source: 'flags',
-  headerRpm: null,
-  headerTpm: null,
-  pausedUntil: null,
-  rateFactor: 1,
-  inFlight: 0,
-  waiting: 0,
+const progress = (limits: Record<string, ModelLimitState>, inFlight = 0): RunEvent => ({
+  type: 'progress',
+  progress: progressSnapshot({ inFlight, queued: 0, limits }),
 });
-const progress = (limits: Record<string, ModelLimitState>, inFlight = 0): RunEvent =>
-  ({ type: 'progress', progress: { inFlight, queued: 0, limits } }) as unknown as RunEvent;
 const started: RunEvent = { type: 'started', input: 'in.jsonl', resumed: false, skippedAlready: 0, at: new Date(T0).toISOString() };
 
 describe('RunTimeline', () => {
@@ -103,11 +93,11 @@ describe('RunTimeline', () => {
     const timeline = new RunTimeline({ now: c.now });
     timeline.onEvent(started);
     c.at(100);
-    timeline.onEvent(progress({ a: limit(600, 10_000), b: limit(300, 5_000) }, 4));
+    timeline.onEvent(progress({ a: limitState(600, 10_000), b: limitState(300, 5_000) }, 4));
     c.at(600);
-    timeline.onEvent(progress({ a: limit(400, 10_000), b: limit(300, 5_000) }, 8));
+    timeline.onEvent(progress({ a: limitState(400, 10_000), b: limitState(300, 5_000) }, 8));
     c.at(1_100);
-    timeline.onEvent(progress({ a: limit(600, null), b: limit(300, 5_000) }));
+    timeline.onEvent(progress({ a: limitState(600, null), b: limitState(300, 5_000) }));
     const s = timeline.series();
     expect(s.rpmBudget).toEqual([800, 900]);
     expect(s.tpmBudget).toEqual([15_000, null]);
