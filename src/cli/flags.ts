@@ -4,6 +4,7 @@
 
 import type { Argv } from 'yargs';
 import { ConfigError } from '../core/errors.js';
+import { sendingOptionsOf, type SendingRunOptions } from '../core/options.js';
 import type { TransportKind, TransportOptions } from '../core/transport.js';
 import { ENDPOINTS, isEndpoint, type Endpoint } from '../core/types.js';
 import { DEFAULT_BASE_URL } from '../core/types.js';
@@ -138,7 +139,7 @@ export function sendingBuilder(yargs: Argv): Argv {
       .option('rpm', { type: 'number', describe: 'requests per minute per model (default: learned from headers)' })
       .option('tpm', { type: 'number', describe: 'tokens per minute per model (default: learned from headers)' })
       .option('headroom', { type: 'number', default: 0.9, describe: 'share of learned limits to use' })
-      .option('concurrency', { type: 'number', default: 512, describe: 'most requests in flight (fewer when the budget needs fewer)' })
+      .option('concurrency', { type: 'number', default: 512, describe: 'most requests in flight (fewer when the budget needs fewer or this process is saturated)' })
       .option('max-attempts', { type: 'number', default: 6, describe: 'attempts per request; 429 waits not counted' })
       .option('timeout', { type: 'number', default: 120, describe: 'seconds per attempt' })
       .option('prices', { type: 'string', describe: 'price table overrides (JSON, see samples/prices.json)' })
@@ -147,17 +148,8 @@ export function sendingBuilder(yargs: Argv): Argv {
 }
 
 /** The sending options as the core's run options take them, over an opened connection. */
-export function sendingRunOptions(options: SendingOptions, transport: TransportOptions) {
-  return {
-    transport,
-    transportKind: options.transportKind,
-    rpm: options.rpm,
-    tpm: options.tpm,
-    headroom: options.headroom,
-    concurrency: options.concurrency,
-    timeoutMs: options.timeoutMs,
-    maxAttempts: options.maxAttempts,
-  };
+export function sendingRunOptions(options: SendingOptions, transport: TransportOptions): SendingRunOptions {
+  return sendingOptionsOf({ ...options, transport });
 }
 
 export function sendingOptions(args: Args, env: Record<string, string | undefined>): SendingOptions {

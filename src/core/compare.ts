@@ -36,14 +36,15 @@ import { endpointOfBody, isSuccessRecord } from './resume.js';
 import { runBatch, type RunResult } from './run.js';
 import { writeFileAtomic } from './record.js';
 import { roundUsd } from './summary.js';
-import type { TransportKind, TransportOptions } from './transport.js';
 import type { RequestItem, StoppedReason, Summary } from './types.js';
 import { planInput, type InputScanOptions } from './validate.js';
 import { mulberry32 } from './random.js';
+import { sendingOptionsOf, type SendingRunOptions } from './options.js';
 
 export const DEFAULT_SAMPLE_SIZE = 100;
 
-export interface CompareOptions extends InputScanOptions {
+/** Sending options as `run` takes them; budgets without flags are learned from headers, and concurrency applies per model. */
+export interface CompareOptions extends InputScanOptions, SendingRunOptions {
   /** Models to compare, the first being the reference for agreement. At least one, no repeats. */
   models: string[];
   /** Requests in the sample (--sample). Default 100. */
@@ -53,17 +54,6 @@ export interface CompareOptions extends InputScanOptions {
   /** Folder for the per-model files and compare.md / compare.json (--out-dir). Default: the input's folder. */
   outDir?: string | undefined;
   prices: PriceTable;
-  /** Where and how to connect. */
-  transport: TransportOptions;
-  transportKind?: TransportKind;
-  /** Per-model budgets, as `run` takes them; without them, learned from headers. */
-  rpm?: number | undefined;
-  tpm?: number | undefined;
-  headroom?: number | undefined;
-  /** Most requests in flight per model. Default as `run` (512). */
-  concurrency?: number | undefined;
-  timeoutMs?: number | undefined;
-  maxAttempts?: number | undefined;
   signal?: AbortSignal;
   forceSignal?: AbortSignal;
   /** Each model's run events. */
@@ -154,15 +144,8 @@ export async function compareModels(options: CompareOptions): Promise<CompareRes
           summary: files.summary,
           // Compare's own files: a repeated comparison replaces them.
           overwrite: true,
-          transport: options.transport,
-          transportKind: options.transportKind,
+          ...sendingOptionsOf(options),
           limiter,
-          rpm: options.rpm,
-          tpm: options.tpm,
-          headroom: options.headroom,
-          concurrency: options.concurrency,
-          timeoutMs: options.timeoutMs,
-          maxAttempts: options.maxAttempts,
           maxLineBytes: options.maxLineBytes,
           prices: options.prices,
           signal: options.signal,

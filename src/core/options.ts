@@ -75,6 +75,23 @@ export interface RunOptions {
   random?: () => number;
 }
 
+/** How a run sends: connection, client, budgets, concurrency, timeout, attempts. Shared by `run` and `compare` (each compared model is a run). */
+export type SendingRunOptions = Pick<RunOptions, 'transport' | 'transportKind' | 'rpm' | 'tpm' | 'headroom' | 'concurrency' | 'timeoutMs' | 'maxAttempts'>;
+
+/** The sending options out of a larger options object. */
+export function sendingOptionsOf(options: SendingRunOptions): SendingRunOptions {
+  return {
+    transport: options.transport,
+    transportKind: options.transportKind,
+    rpm: options.rpm,
+    tpm: options.tpm,
+    headroom: options.headroom,
+    concurrency: options.concurrency,
+    timeoutMs: options.timeoutMs,
+    maxAttempts: options.maxAttempts,
+  };
+}
+
 export type ResolvedRunOptions = Required<
   Pick<
     RunOptions,
