@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { runBatch } from '../src/core/run.js';
+import { INITIAL_CONCURRENCY } from '../src/core/concurrency.js';
 import type { RunOptions } from '../src/core/options.js';
 import { loadPriceTable } from '../src/pricing/prices.js';
 import { requestDigest, type Simulator } from '../src/sim/server.js';
@@ -215,6 +216,25 @@ describe('runBatch', () => {
     const { exitCode } = await runBatch(options(input, s, { concurrency: 7 }));
     expect(exitCode).toBe(0);
     expect(s.stats().maxInFlight).toBe(7);
+  });
+
+  it('starts with 64 requests in flight, not --concurrency, before anything is measured', async () => {
+    const s = await simulator({ latencyMs: 1500 });
+    const input = dir.file('start.jsonl');
+    await writeJsonl(input, Array.from({ length: 150 }, (_, i) => chatLine(i)));
+    // No adjustment during the run: the limit stays where it started.
+    const { exitCode } = await runBatch(options(input, s, { concurrency: 512, progressIntervalMs: 60_000 }));
+    expect(exitCode).toBe(0);
+    expect(s.stats().maxInFlight).toBe(INITIAL_CONCURRENCY);
+  });
+
+  it('raises the in-flight limit while the process has room (slow server, no budgets)', async () => {
+    const s = await simulator({ latencyMs: 1500 });
+    const input = dir.file('grow.jsonl');
+    await writeJsonl(input, Array.from({ length: 300 }, (_, i) => chatLine(i)));
+    const { exitCode } = await runBatch(options(input, s, { concurrency: 512, progressIntervalMs: 200 }));
+    expect(exitCode).toBe(0);
+    expect(s.stats().maxInFlight).toBeGreaterThan(INITIAL_CONCURRENCY);
   });
 
   it('writes gzip-compressed outputs when their names end in .gz', async () => {

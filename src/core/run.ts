@@ -612,8 +612,9 @@ class BatchRun {
 
   /** Requests in flight: what the budgets need at the observed latency, less while this process is the bottleneck (concurrency.ts). */
   #adaptConcurrency(): void {
-    const elu = performance.eventLoopUtilization(this.#lastUtilisation);
-    this.#lastUtilisation = performance.eventLoopUtilization();
+    const current = performance.eventLoopUtilization();
+    const elu = performance.eventLoopUtilization(current, this.#lastUtilisation);
+    this.#lastUtilisation = current;
     let budgetRatePerMs: number | null = 0;
     for (const state of Object.values(this.#limiter.snapshot())) {
       if (state.rpm === null) budgetRatePerMs = null;
