@@ -3,8 +3,8 @@
 // real runs of the CLI against the simulator.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RunStats, alertsOf, exitCodeOf } from '../src/core/summary.js';
-import type { Summary } from '../src/core/types.js';
+import { RunStats, alertsOf, exitCodeOf } from '../src/pipeline/summarise.js';
+import type { Summary } from '../src/shared/types.js';
 import { startSimulator, type Simulator } from '../src/sim/server.js';
 import { runCli, startCli } from './support/cli.js';
 import { chatLine, readJson, tempDir, writeJsonl } from './support/files.js';

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { countTokens as cl100kReference } from 'gpt-tokenizer/encoding/cl100k_base';
 import { countTokens as o200kReference } from 'gpt-tokenizer/encoding/o200k_base';
 import { describe, expect, it } from 'vitest';
-import { tokenCounter, type EncodingName } from '../src/core/bpe.js';
-import { mulberry32 } from '../src/core/random.js';
+import { tokenCounter, type EncodingName } from '../src/pipeline/plan/bpe.js';
+import { mulberry32 } from '../src/shared/random.js';
 
 // gpt-tokenizer is the reference: the compact counter must agree with it on every text.
 const NO_SPECIAL = { disallowedSpecial: new Set<string>() };
@@ -42,7 +42,10 @@ function randomTexts(count: number, seed: number): string[] {
 function sourceTexts(): string[] {
   const root = join(import.meta.dirname, '..');
   const texts = [readFileSync(join(root, 'README.md'), 'utf8'), readFileSync(join(root, 'pricing.json'), 'utf8')];
-  for (const name of readdirSync(join(root, 'src', 'core'))) texts.push(readFileSync(join(root, 'src', 'core', name), 'utf8'));
+  for (const folder of ['pipeline', 'shared']) {
+    const names = readdirSync(join(root, 'src', folder), { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts'));
+    for (const name of names) texts.push(readFileSync(join(root, 'src', folder, name), 'utf8'));
+  }
   return texts;
 }
 

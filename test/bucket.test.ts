@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  createBucket,
-  drain,
-  refill,
-  serverRate,
-  serverRemaining,
-  serverWait,
-  setRate,
-  take,
-  waitFor,
-  type BucketState,
-  type ServerView,
-} from '../src/core/bucket.js';
+import { createBucket, drain, refill, setRate, take, waitFor, type BucketState } from '../src/stores/bucket.js';
+import { serverRate, serverRemaining, serverWait, type ServerView } from '../src/pipeline/limit/server-view.js';
 
 /** Grants one unit after another as soon as the bucket allows, on a simulated clock; returns the grant times. */
 function paceUnits(bucket: BucketState, charge: number, untilMs: number): number[] {

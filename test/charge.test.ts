@@ -10,8 +10,8 @@ import {
   maxOutputTokensOf,
   measurePrompt,
   type EncodingName,
-} from '../src/core/charge.js';
-import type { Endpoint } from '../src/core/types.js';
+} from '../src/pipeline/plan/charge.js';
+import type { Endpoint } from '../src/shared/types.js';
 
 // A text whose token counts differ between the two encodings.
 const MIXED_TEXT = 'Grüße aus Zürich! 東京の天気は晴れです。 Les élèves étudient la mécanique quantique.';

@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { copyFile } from 'node:fs/promises';
 import { requestDigest } from '../src/sim/server.js';
-import type { ResultRecord, Summary } from '../src/core/types.js';
+import type { ResultRecord, Summary } from '../src/shared/types.js';
 import { COMMANDS } from '../src/cli/commands.js';
-import { VERSION } from '../src/core/version.js';
+import { VERSION } from '../src/shared/version.js';
 import { runCli } from './support/cli.js';
 import { batchLine, chatLine, readJson, readJsonl, writeJsonl } from './support/files.js';
 import { perTestFixture } from './support/fixture.js';

@@ -7,13 +7,14 @@
 // - an unpriced model under --max-cost is exit 1 before anything is sent.
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { estimateInput, type Estimate } from '../src/core/estimate.js';
-import { runBatch } from '../src/core/run.js';
-import type { ResultRecord, Summary } from '../src/core/types.js';
+import { estimateInput, type Estimate } from '../src/commands/estimate.js';
+import { runBatch } from '../src/pipeline/run.js';
+import type { ResultRecord, Summary } from '../src/shared/types.js';
 import { costOf } from '../src/pricing/cost.js';
-import { loadPriceTable, resolvePrice } from '../src/pricing/prices.js';
+import { resolvePrice } from '../src/pricing/prices.js';
+import { loadPriceTable } from '../src/shared/price-file.js';
 import { startSimulator, type BilledTotals, type Simulator } from '../src/sim/server.js';
-import { emptyUsage } from '../src/core/types.js';
+import { emptyUsage } from '../src/shared/types.js';
 import { runCli } from './support/cli.js';
 import { readJson, readJsonl, tempDir, writeJsonl } from './support/files.js';
 

@@ -5,11 +5,11 @@
 import { estimateCommand } from '../src/cli/estimate.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
-import { chargeOf, DEFAULT_OUTPUT_TOKENS } from '../src/core/charge.js';
-import { EstimateBuilder, estimateInput, learnedLimitsOf, type Estimate } from '../src/core/estimate.js';
-import { createPlanContext, isInputProblem, planRecord } from '../src/core/plan.js';
-import type { RequestItem } from '../src/core/types.js';
-import { loadPriceTable } from '../src/pricing/prices.js';
+import { chargeOf, DEFAULT_OUTPUT_TOKENS } from '../src/pipeline/plan/charge.js';
+import { EstimateBuilder, estimateInput, learnedLimitsOf, type Estimate } from '../src/commands/estimate.js';
+import { createPlanContext, isInputProblem, planRecord } from '../src/pipeline/plan.js';
+import type { RequestItem } from '../src/shared/types.js';
+import { loadPriceTable } from '../src/shared/price-file.js';
 import { runCli } from './support/cli.js';
 import { tempDir, writeJsonl } from './support/files.js';
 import { optionsOf } from './support/argv.js';

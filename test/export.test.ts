@@ -4,11 +4,11 @@
 import { exportCommand } from '../src/cli/export.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
-import { exportResults, outputOf, csvLine, type ExportRow, type ExportReport } from '../src/core/export.js';
-import { runBatch } from '../src/core/run.js';
-import type { RunOptions } from '../src/core/options.js';
-import type { ResultRecord } from '../src/core/types.js';
-import { loadPriceTable } from '../src/pricing/prices.js';
+import { exportResults, outputOf, csvLine, type ExportRow, type ExportReport } from '../src/commands/export.js';
+import { runBatch } from '../src/pipeline/run.js';
+import type { RunOptions } from '../src/pipeline/options.js';
+import type { ResultRecord } from '../src/shared/types.js';
+import { loadPriceTable } from '../src/shared/price-file.js';
 import { startSimulator, type Simulator } from '../src/sim/server.js';
 import { runCli } from './support/cli.js';
 import { readJsonl, tempDir, writeJsonl } from './support/files.js';

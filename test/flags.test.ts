@@ -7,10 +7,11 @@ import {
   numberFlag,
   optionalString,
 } from '../src/cli/flags.js';
-import { defaultOutputName, runBuilder, runOptionsFromArgs, type RunCliOptions } from '../src/cli/run.js';
+import { runBuilder, runOptionsFromArgs, type RunCliOptions } from '../src/cli/run.js';
+import { defaultOutputName } from '../src/cli/flags.js';
 import { simulateBuilder, simulateOptionsFromArgs, type SimulateCliOptions } from '../src/cli/simulate.js';
-import { ConfigError } from '../src/core/errors.js';
-import { DEFAULT_BASE_URL } from '../src/core/types.js';
+import { ConfigError } from '../src/shared/errors.js';
+import { DEFAULT_BASE_URL } from '../src/shared/types.js';
 import type { Args } from '../src/cli/command.js';
 import { parseArgs } from './support/argv.js';
 

@@ -7,7 +7,7 @@ import {
   retryAfterMs,
   tryAgainInMs,
   type HeaderMap,
-} from '../src/core/headers.js';
+} from '../src/shared/headers.js';
 
 describe('parseGoDuration', () => {
   it.each<[string, number]>([

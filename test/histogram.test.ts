@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Histogram } from '../src/core/histogram.js';
-import { mulberry32 } from '../src/core/random.js';
+import { Histogram } from '../src/shared/histogram.js';
+import { mulberry32 } from '../src/shared/random.js';
 
 /** The exact quantile the histogram approximates: the ceil(q·n)-th smallest value. */
 function exactQuantile(sorted: number[], q: number): number {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { KeySet, hash64 } from '../src/core/keyset.js';
-import { mulberry32 } from '../src/core/random.js';
+import { KeySet, hash64 } from '../src/shared/keyset.js';
+import { mulberry32 } from '../src/shared/random.js';
 
 /** `count` random custom_id-like keys of 2–16 characters (base64url of 1–12 random bytes). */
 function randomKeys(random: () => number, count: number): string[] {

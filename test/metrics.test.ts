@@ -3,9 +3,9 @@
 // and 429s whose last scrape matches the simulator's own counts.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunEvent } from '../src/core/events.js';
-import type { ModelLimitState } from '../src/core/limiter.js';
-import type { Summary, Usage } from '../src/core/types.js';
+import type { RunEvent } from '../src/shared/events.js';
+import type { ModelLimitState } from '../src/shared/types.js';
+import type { Summary, Usage } from '../src/shared/types.js';
 import { createRunMetrics, serveMetrics, type MetricsServer } from '../src/observe/metrics.js';
 import { startSimulator } from '../src/sim/server.js';
 import { startCli } from './support/cli.js';
@@ -62,7 +62,7 @@ describe('createRunMetrics', () => {
   it('counts final outcomes, every attempt by code, 429 pauses, tokens and cost by the answered model, and latency', async () => {
     const metrics = createRunMetrics({ processMetrics: false });
     const events: RunEvent[] = [
-      { type: 'request_started', customId: 'a', line: 1, model: 'gpt-4o-mini', endpoint, attempt: 1 },
+      { type: 'request_started', customId: 'a', line: 1, model: 'gpt-4o-mini', endpoint, attempt: 1, chargedTokens: 20 },
       { type: 'attempt', customId: 'a', model: 'gpt-4o-mini', endpoint, code: '429', latencyMs: 3, requestId: 'req_1' },
       { type: 'rate_limited', customId: 'a', model: 'gpt-4o-mini', waitMs: 500, pausedUntil: '2026-01-01T00:00:00Z', requestId: 'req_1' },
       { type: 'attempt', customId: 'a', model: 'gpt-4o-mini', endpoint, code: '500', latencyMs: 40, requestId: 'req_2' },
@@ -84,7 +84,7 @@ describe('createRunMetrics', () => {
         requestId: 'req_3',
         body: { model: 'gpt-4o-mini-2024-07-18' },
       },
-      { type: 'request_started', customId: 'b', line: 2, model: 'gpt-4o-mini', endpoint, attempt: 1 },
+      { type: 'request_started', customId: 'b', line: 2, model: 'gpt-4o-mini', endpoint, attempt: 1, chargedTokens: 20 },
       { type: 'attempt', customId: 'b', model: 'gpt-4o-mini', endpoint, code: 'connection_error', latencyMs: 1, requestId: null },
       {
         type: 'request_finished',
@@ -131,7 +131,7 @@ describe('createRunMetrics', () => {
 
   it('shows a model’s outcome and 429 counters at 0 from its first request, before anything happened', async () => {
     const metrics = createRunMetrics({ processMetrics: false });
-    metrics.onEvent({ type: 'request_started', customId: 'a', line: 1, model: 'o4-mini', endpoint, attempt: 1 });
+    metrics.onEvent({ type: 'request_started', customId: 'a', line: 1, model: 'o4-mini', endpoint, attempt: 1, chargedTokens: 20 });
     const samples = parseExposition(await metrics.registry.metrics());
     expect(samples.filter((s) => s.name === 'oai_batch_requests_total').map((s) => [s.labels.status, s.value])).toEqual([
       ['succeeded', 0],

@@ -5,7 +5,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { costOf } from '../src/pricing/cost.js';
-import { loadPriceTable, resolvePrice } from '../src/pricing/prices.js';
+import { resolvePrice } from '../src/pricing/prices.js';
+import { loadPriceTable } from '../src/shared/price-file.js';
 import { createOrgRoutes, HISTORY_DAYS, spikeDaySec, syntheticCosts, syntheticUsage, type OrgHistoryConfig } from '../src/sim/org.js';
 import { startSimulator, type Simulator } from '../src/sim/server.js';
 

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { orgOptionsFromArgs } from '../src/cli/org.js';
-import { ConfigError } from '../src/core/errors.js';
+import { ConfigError } from '../src/shared/errors.js';
 import { renderCsv, renderJson } from '../src/org/format.js';
 import { COSTS_SPEC, USAGE_SPECS } from '../src/org/kinds.js';
 import type { ApiBucket } from '../src/org/pages.js';

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { chargeOf } from '../src/core/charge.js';
-import { createPlanContext, isInputProblem, isLineKey, lineKey, modelOfRecord, planRecord, type PlanContext } from '../src/core/plan.js';
-import type { RawRecord } from '../src/core/read.js';
-import type { Endpoint, InputProblem, InputProblemCode, RequestItem } from '../src/core/types.js';
+import { chargeOf } from '../src/pipeline/plan/charge.js';
+import { createPlanContext, isInputProblem, modelOfRecord, planRecord, type PlanContext } from '../src/pipeline/plan.js';
+import { isLineKey, lineKey } from '../src/shared/records.js';
+import type { RawRecord } from '../src/pipeline/read.js';
+import type { Endpoint, InputProblem, InputProblemCode, RequestItem } from '../src/shared/types.js';
 
 const text = (line: number, value: unknown): RawRecord => ({ kind: 'text', line, text: typeof value === 'string' ? value : JSON.stringify(value) });
 

@@ -2,18 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { emptyUsage, type Charge, type Usage } from '../src/core/types.js';
-import { ConfigError, InputError } from '../src/core/errors.js';
+import { emptyUsage, type Charge, type Usage } from '../src/shared/types.js';
+import { ConfigError, InputError } from '../src/shared/errors.js';
 import { costOf, worstCaseCostUsd } from '../src/pricing/cost.js';
-import {
-  billedTier,
-  loadPriceTable,
-  resolvePrice,
-  tierIsPriced,
-  tierPrice,
-  type ModelPrice,
-  type PriceTable,
-} from '../src/pricing/prices.js';
+import { billedTier, resolvePrice, tierIsPriced, tierPrice, type ModelPrice, type PriceTable } from '../src/pricing/prices.js';
+import { loadPriceTable } from '../src/shared/price-file.js';
 
 const table = loadPriceTable();
 

@@ -3,8 +3,9 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Writable } from 'node:stream';
-import type { Summary } from '../src/core/types.js';
-import { createProgressView, fmtDuration, progressLine, summaryTable } from '../src/cli/progress.js';
+import type { Summary } from '../src/shared/types.js';
+import { createProgressView, progressLine, summaryTable } from '../src/cli/progress.js';
+import { fmtDuration } from '../src/cli/render.js';
 import { progressSnapshot as snapshot } from './support/events.js';
 
 function sink(tty: { isTTY?: boolean; columns?: number } = {}): Writable & { text: string; isTTY?: boolean; columns?: number } {

@@ -2,8 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../src/core/errors.js';
-import { openInput, readRecords, type RawRecord } from '../src/core/read.js';
+import { InputError } from '../src/shared/errors.js';
+import { openInput, readRecords, type RawRecord } from '../src/pipeline/read.js';
 import { tempDir } from './support/files.js';
 
 /** The bytes of `data` as a stream of `size`-byte chunks (splitting lines and UTF-8 characters anywhere). */

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openJsonlWriter, writeFileAtomic } from '../src/core/record.js';
+import { openJsonlWriter, writeFileAtomic } from '../src/pipeline/record/writer.js';
 import { tempDir } from './support/files.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;

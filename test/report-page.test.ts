@@ -15,7 +15,7 @@ import { COSTS_SPEC, USAGE_SPECS } from '../src/org/kinds.js';
 import { bucketsOf } from '../src/org/range.js';
 import { buildReport } from '../src/org/report.js';
 import { viewsOf } from '../src/org/views.js';
-import { chartHtml, escapeHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml } from '../src/report/page.js';
+import { chartHtml, escapeHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml } from '../src/observe/html-page.js';
 import { spikeDaySec, syntheticCosts, syntheticUsage, type OrgHistoryConfig } from '../src/sim/org.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requestDigest, type Simulator } from '../src/sim/server.js';
-import type { ErrorRecord, ResultRecord, Summary } from '../src/core/types.js';
+import type { ErrorRecord, ResultRecord, Summary } from '../src/shared/types.js';
 import { runCli, startCli } from './support/cli.js';
 import { batchLine, chatLine, readJson, readJsonl, writeJsonl } from './support/files.js';
 import { perTestFixture } from './support/fixture.js';

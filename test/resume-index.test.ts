@@ -1,9 +1,10 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openJsonlWriter } from '../src/core/record.js';
-import { endpointOfBody, indexResults, isSuccessRecord } from '../src/core/resume.js';
-import type { ResultRecord } from '../src/core/types.js';
+import { openJsonlWriter } from '../src/pipeline/record/writer.js';
+import { indexResults } from '../src/pipeline/record/resume.js';
+import { endpointOfBody, isSuccessRecord } from '../src/shared/records.js';
+import type { ResultRecord } from '../src/shared/types.js';
 import { tempDir } from './support/files.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectionError, TimeoutError } from '../src/core/errors.js';
-import type { HeaderMap } from '../src/core/headers.js';
+import { ConnectionError, TimeoutError } from '../src/shared/errors.js';
+import type { HeaderMap } from '../src/shared/headers.js';
 import {
   BACKOFF_BASE_MS,
   BACKOFF_CAP_MS,
@@ -13,9 +13,9 @@ import {
   shouldRetry,
   type AttemptOutcome,
   type Verdict,
-} from '../src/core/retry.js';
-import { callWithRetry, type CallOptions } from '../src/core/call.js';
-import type { HttpResponse, Transport } from '../src/core/transport.js';
+} from '../src/pipeline/send/retry.js';
+import { callWithRetry, type CallOptions } from '../src/pipeline/send.js';
+import type { HttpResponse, Transport } from '../src/pipeline/send/transport.js';
 
 const NOW = Date.parse('2026-11-20T12:00:00Z');
 

@@ -2,8 +2,8 @@
 // the 429 bodies and headers over real HTTP.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { charEstimate, measurePrompt } from '../src/core/charge.js';
-import { parseGoDuration, tryAgainInMs } from '../src/core/headers.js';
+import { charEstimate, measurePrompt } from '../src/pipeline/plan/charge.js';
+import { parseGoDuration, tryAgainInMs } from '../src/shared/headers.js';
 import { ModelLimiter, rateLimitHeaders, type LimitRefusal } from '../src/sim/ratelimit.js';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/sim/server.js';
 

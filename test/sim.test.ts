@@ -2,8 +2,8 @@
 // validation, auth, faults and stats. Rate limits: sim-ratelimit.test.ts.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { measurePrompt } from '../src/core/charge.js';
-import type { Endpoint } from '../src/core/types.js';
+import { measurePrompt } from '../src/pipeline/plan/charge.js';
+import type { Endpoint } from '../src/shared/types.js';
 import {
   parseFaults,
   requestDigest,
@@ -12,7 +12,7 @@ import {
   type Route,
   type SimStats,
   type Simulator,
-  type SimulatorOptions,
+  type StartSimulatorOptions,
 } from '../src/sim/server.js';
 
 const KEY = 'sk-sim-test-0123456789abcdef';
@@ -50,7 +50,7 @@ function chatBody(content: string, extra: Record<string, unknown> = {}): Record<
 }
 
 const started: Simulator[] = [];
-async function simulator(options: SimulatorOptions = {}): Promise<Simulator> {
+async function simulator(options: StartSimulatorOptions = {}): Promise<Simulator> {
   const sim = await startSimulator({ apiKey: KEY, ...options });
   started.push(sim);
   return sim;

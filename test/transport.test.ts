@@ -1,8 +1,8 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionError, TimeoutError } from '../src/core/errors.js';
-import { createTransport, proxyFor, type HttpResponse, type Transport, type TransportKind } from '../src/core/transport.js';
+import { ConnectionError, TimeoutError } from '../src/shared/errors.js';
+import { createTransport, proxyFor, type HttpResponse, type Transport, type TransportKind } from '../src/pipeline/send/transport.js';
 import { startSimulator, type Simulator } from '../src/sim/server.js';
 
 type Env = Record<string, string | undefined>;

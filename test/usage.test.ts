@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { emptyUsage, type Endpoint, type Usage } from '../src/core/types.js';
-import { modelOf, serviceTierOf, usageFromBody } from '../src/core/usage.js';
+import { emptyUsage, type Endpoint, type Usage } from '../src/shared/types.js';
+import { modelOf, serviceTierOf, usageFromBody } from '../src/shared/usage.js';
 
 function usage(parts: Partial<Usage>): Usage {
   return { ...emptyUsage(), ...parts };

@@ -7,9 +7,9 @@
 import { createWriteStream, openAsBlob } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { callWithRetry, type CallOptions } from '../core/call.js';
-import { ConnectionError, OaiBatchError } from '../core/errors.js';
-import type { Transport } from '../core/transport.js';
+import { callWithRetry, type CallOptions } from '../pipeline/send.js';
+import { ConnectionError, OaiBatchError } from '../shared/errors.js';
+import type { Transport } from '../pipeline/send/transport.js';
 
 export type BatchStatus = 'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
 

@@ -9,7 +9,7 @@
 // (its pid no longer runs) is taken over.
 
 import { open, readFile, unlink } from 'node:fs/promises';
-import { InputError } from '../core/errors.js';
+import { InputError } from '../shared/errors.js';
 
 export async function lockManifest(manifestPath: string): Promise<() => Promise<void>> {
   const lockPath = `${manifestPath}.lock`;

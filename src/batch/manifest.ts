@@ -9,9 +9,9 @@
 // crash leaves the previous or the next state, never half of one.
 
 import { readFile } from 'node:fs/promises';
-import { InputError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/record.js';
-import type { Endpoint } from '../core/types.js';
+import { InputError } from '../shared/errors.js';
+import { writeFileAtomic } from '../pipeline/record/writer.js';
+import type { Endpoint } from '../shared/types.js';
 import type { BatchErrorData, BatchStatus, RequestCounts } from './api.js';
 
 export const MANIFEST_VERSION = 1;

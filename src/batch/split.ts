@@ -12,9 +12,9 @@
 // re-runs it over the same input and finds every line's part without storing
 // a map of lines to parts.
 
-import { openInput, readRecords } from '../core/read.js';
-import { createPlanContext, isInputProblem, planRecord } from '../core/plan.js';
-import type { Endpoint, InputProblem, RequestItem } from '../core/types.js';
+import { openInput, readRecords } from '../pipeline/read.js';
+import { createPlanContext, isInputProblem, planRecord } from '../pipeline/plan.js';
+import type { Endpoint, InputProblem, RequestItem } from '../shared/types.js';
 
 /** The Batch API's per-file limits (OPENAI-API.md §7). */
 export const API_MAX_REQUESTS = 50_000;

@@ -12,16 +12,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, InputError } from '../core/errors.js';
-import { fingerprintFile } from '../core/fingerprint.js';
-import { openJsonlWriter, type JsonlWriter } from '../core/record.js';
-import type { Endpoint } from '../core/types.js';
-import { VERSION } from '../core/version.js';
+import { ConfigError, InputError } from '../shared/errors.js';
+import { fingerprintFile } from '../shared/fingerprint.js';
+import { openJsonlWriter, type JsonlWriter } from '../pipeline/record/writer.js';
+import type { Endpoint } from '../shared/types.js';
+import { VERSION } from '../shared/version.js';
 import type { BatchApi } from './api.js';
 import { readManifest, MANIFEST_VERSION, SIMULATED_BASE_URL, type Manifest, type ManifestPart } from './manifest.js';
 import { BatchSession, isPartEnded, type SessionOptions } from './session.js';
 import { splitInput, type PartLimits, type PartPlan } from './split.js';
-import { problemRecord, recordIds } from '../core/records.js';
+import { problemRecord, recordIds } from '../shared/records.js';
 
 export interface SubmitOptions {
   /** The input file (a path; stdin cannot be read again by later commands). */

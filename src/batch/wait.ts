@@ -7,7 +7,7 @@
 // 1.5× per quiet poll up to a ceiling (the API's batches take minutes to hours).
 
 import { setTimeout as sleepTimer } from 'node:timers/promises';
-import { ConnectionError, RateLimitError, ServerError, TimeoutError } from '../core/errors.js';
+import { ConnectionError, RateLimitError, ServerError, TimeoutError } from '../shared/errors.js';
 import type { Manifest } from './manifest.js';
 import { isPartEnded, type BatchSession } from './session.js';
 

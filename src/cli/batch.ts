@@ -8,14 +8,13 @@
 // --simulate with a pointer to `oai-batch simulate` + --base-url.
 
 import type { Argv } from 'yargs';
-import { ConfigError } from '../core/errors.js';
-import { ENDPOINTS, isEndpoint, type Endpoint } from '../core/types.js';
+import { ConfigError } from '../shared/errors.js';
+import { ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
 import type { BatchEvent } from '../batch/session.js';
 import type { BatchProgress } from '../batch/wait.js';
 import { SIMULATED_BASE_URL, defaultManifestPath, type Manifest, type ManifestPart } from '../batch/manifest.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
-import { connectionBuilder, connectionOptions, integerFlag, numberFlag, optionalInteger, optionalNumber, optionalString, choiceFlag, type ConnectionOptions } from './flags.js';
-import { defaultOutputName } from './run.js';
+import { connectionBuilder, connectionOptions, defaultOutputName, integerFlag, numberFlag, optionalInteger, optionalNumber, optionalString, choiceFlag, type ConnectionOptions } from './flags.js';
 
 export const BATCH_ACTIONS = ['submit', 'status', 'wait', 'download', 'cancel'] as const;
 export type BatchAction = (typeof BATCH_ACTIONS)[number];
@@ -168,7 +167,7 @@ export function batchOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>)
 export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise<number> {
   const [{ openConnection }, { createTransport }, { BatchApi }] = await Promise.all([
     import('./connection.js'),
-    import('../core/transport.js'),
+    import('../pipeline/send/transport.js'),
     import('../batch/api.js'),
   ]);
   // The in-process simulator steps batches along every 200 ms: a cycle takes about a second.
@@ -211,7 +210,7 @@ async function submitAction(options: BatchCliOptions, io: CliIO, api: Api, baseU
   const [{ submitBatches }, { readManifest }, { checkOutputs }, { rm }] = await Promise.all([
     import('../batch/submit.js'),
     import('../batch/manifest.js'),
-    import('../core/outputs.js'),
+    import('../pipeline/record/outputs.js'),
     import('node:fs/promises'),
   ]);
   // Found out now, not after the batches ran: the results file must be free (or --resume/--overwrite given).
@@ -314,7 +313,7 @@ async function waitLoop(options: BatchCliOptions, io: CliIO, session: import('..
 async function downloadAction(options: BatchCliOptions, io: CliIO, api: Api, baseUrl?: string): Promise<number> {
   const [{ downloadResults }, { loadPriceTable }, { summaryTable }] = await Promise.all([
     import('../batch/download.js'),
-    import('../pricing/prices.js'),
+    import('../shared/price-file.js'),
     import('./progress.js'),
   ]);
   const { summary, exitCode } = await downloadResults(api, {
@@ -347,8 +346,8 @@ async function openSession(options: BatchCliOptions, api: Api, view?: BatchView,
     import('../batch/manifest.js'),
     import('../batch/session.js'),
     import('../batch/submit.js'),
-    import('../core/fingerprint.js'),
-    import('../core/errors.js'),
+    import('../shared/fingerprint.js'),
+    import('../shared/errors.js'),
   ]);
   const manifest = await readManifest(options.manifest);
   if (!manifest) {

@@ -7,9 +7,9 @@
 // (1 > 3 > 5 > 2 > 0), so a model that failed some requests exits 2.
 
 import type { Argv } from 'yargs';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError } from '../shared/errors.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
-import { renderColumns, writeText } from './estimate.js';
+import { renderColumns, writeText } from './render.js';
 import {
   choiceFlag,
   integerFlag,
@@ -21,8 +21,8 @@ import {
   sendingRunOptions,
   type SendingOptions,
 } from './flags.js';
-import type { InputScanOptions } from '../core/validate.js';
-import { inputScanBuilder, inputScanFromArgs } from './validate.js';
+import { inputScanBuilder, inputScanFromArgs } from './flags.js';
+import type { InputScanOptions } from '../commands/validate.js';
 
 export interface CompareCliOptions extends SendingOptions {
   scan: InputScanOptions;
@@ -69,8 +69,8 @@ export function compareOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'
 
 export async function executeCompare(options: CompareCliOptions, io: CliIO): Promise<number> {
   const [{ compareModels, comparisonTable }, { loadPriceTable }, { openConnection }] = await Promise.all([
-    import('../core/compare.js'),
-    import('../pricing/prices.js'),
+    import('../commands/compare.js'),
+    import('../shared/price-file.js'),
     import('./connection.js'),
   ]);
   const prices = loadPriceTable(options.pricesPath);

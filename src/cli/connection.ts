@@ -1,9 +1,9 @@
 // Turns connection flags into transport options: a real base URL and keys,
 // or (with --simulate) a simulator started in this process on 127.0.0.1.
 
-import { ConfigError } from '../core/errors.js';
-import type { TransportOptions } from '../core/transport.js';
-import { DEFAULT_BASE_URL } from '../core/types.js';
+import { ConfigError } from '../shared/errors.js';
+import type { TransportOptions } from '../pipeline/send/transport.js';
+import { DEFAULT_BASE_URL } from '../shared/types.js';
 import type { SimulatorOptions } from '../sim/server.js';
 import type { ConnectionOptions } from './flags.js';
 

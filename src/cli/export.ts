@@ -10,14 +10,11 @@ import { createWriteStream } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Argv } from 'yargs';
-import { ConfigError } from '../core/errors.js';
-import type { ExportFormat, ExportOptions, ExportReport } from '../core/export.js';
+import { ConfigError } from '../shared/errors.js';
+import type { ExportFormat, ExportOptions, ExportReport } from '../commands/export.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
-import { writeText } from './estimate.js';
-import { choiceFlag, optionalString } from './flags.js';
-import { fmtInt } from './progress.js';
-import { defaultOutputName } from './run.js';
-import { inputScanBuilder, inputScanFromArgs } from './validate.js';
+import { choiceFlag, defaultOutputName, inputScanBuilder, inputScanFromArgs, optionalString } from './flags.js';
+import { fmtInt, writeText } from './render.js';
 
 export interface ExportCliOptions {
   export: ExportOptions;
@@ -47,7 +44,7 @@ export function exportOptionsFromArgs(args: Args): ExportCliOptions {
 }
 
 export async function executeExport(options: ExportCliOptions, io: CliIO): Promise<number> {
-  const { exportResults } = await import('../core/export.js');
+  const { exportResults } = await import('../commands/export.js');
   const exportOptions = { ...options.export, stdin: io.stdin };
   let report: ExportReport;
   if (options.output === undefined) {

@@ -3,11 +3,12 @@
 // flags every command takes (--base-url, --simulate).
 
 import type { Argv } from 'yargs';
-import { ConfigError } from '../core/errors.js';
-import { sendingOptionsOf, type SendingRunOptions } from '../core/options.js';
-import type { TransportKind, TransportOptions } from '../core/transport.js';
-import { ENDPOINTS, isEndpoint, type Endpoint } from '../core/types.js';
-import { DEFAULT_BASE_URL } from '../core/types.js';
+import { ConfigError } from '../shared/errors.js';
+import { sendingOptionsOf, type SendingRunOptions } from '../pipeline/options.js';
+import type { TransportKind, TransportOptions } from '../pipeline/send/transport.js';
+import { ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
+import { DEFAULT_BASE_URL } from '../shared/types.js';
+import type { InputScanOptions } from '../commands/validate.js';
 import type { Args } from './command.js';
 
 /** The input positional: a path, or `-` for stdin (yargs hands a lone `-` over as an empty string). */
@@ -165,3 +166,28 @@ export function sendingOptions(args: Args, env: Record<string, string | undefine
     pricesPath: optionalString(args, 'prices'),
   };
 }
+
+/** Default output names: strip a final .gz, then .jsonl or .json, and add the suffix. */
+export function defaultOutputName(input: string, kind: 'results' | 'errors' | 'summary'): string {
+  const stem = input.replace(/\.gz$/i, '').replace(/\.(jsonl|json)$/i, '');
+  return kind === 'summary' ? `${stem}.summary.json` : `${stem}.${kind}.jsonl`;
+}
+
+/** The flags that say how to read an input, as `run` reads it. */
+export function inputScanBuilder(yargs: Argv): Argv {
+  return yargs
+    .positional('input', { type: 'string', describe: 'JSONL file of requests (either line form; .gz read compressed), or - for stdin' })
+    .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'endpoint for bare-form lines' })
+    .option('max-line-bytes', { type: 'number', default: 8 * 1024 * 1024, describe: 'longest accepted input line, bytes' })
+    .option('limit', { type: 'number', describe: 'only the first N lines' });
+}
+
+export function inputScanFromArgs(args: Args): InputScanOptions {
+  const input = inputFlag(args);
+  const endpoint = endpointFlag(args);
+  const scan: InputScanOptions = { input, endpoint, maxLineBytes: integerFlag(args, 'max-line-bytes', 1, 8 * 1024 * 1024) };
+  const limit = optionalInteger(args, 'limit', 1);
+  if (limit !== undefined) scan.limit = limit;
+  return scan;
+}
+

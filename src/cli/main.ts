@@ -2,9 +2,9 @@
 // that maps errors to exit codes (DESIGN.md §3). Nothing below calls process.exit.
 
 import yargs, { type Argv } from 'yargs';
-import { OaiBatchError } from '../core/errors.js';
-import { redact } from '../core/redact.js';
-import { VERSION } from '../core/version.js';
+import { OaiBatchError } from '../shared/errors.js';
+import { redact } from '../shared/redact.js';
+import { VERSION } from '../shared/version.js';
 import { jsonErrorLine, wantsJsonLogs } from '../observe/error-line.js';
 import type { AnyCommandSpec, Args, CliIO } from './command.js';
 import { COMMANDS } from './commands.js';

@@ -11,12 +11,21 @@ import { constants as fsConstants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError } from '../core/errors.js';
-import type { EventListener } from '../core/events.js';
-import type { Summary } from '../core/types.js';
+import { ConfigError } from '../shared/errors.js';
+import type { EventListener } from '../shared/events.js';
+import type { Summary } from '../shared/types.js';
 import type { LogEventName } from '../observe/logs.js';
 import type { CliIO } from './command.js';
-import type { RunCliOptions } from './run.js';
+
+/** The run flags the observers read (the run command's options satisfy it). */
+export interface ObserverOptions {
+  logFormat: 'text' | 'json';
+  logBodies: boolean;
+  metricsPort: number | undefined;
+  metricsHost: string;
+  metricsLingerSeconds: number;
+  reportPath: string | undefined;
+}
 
 export interface RunObservers {
   /** The run returned its summary: write the report. */
@@ -25,7 +34,7 @@ export interface RunObservers {
   close(): Promise<void>;
 }
 
-export async function attachRunObservers(options: RunCliOptions, io: CliIO, listeners: EventListener[]): Promise<RunObservers> {
+export async function attachRunObservers(options: ObserverOptions, io: CliIO, listeners: EventListener[]): Promise<RunObservers> {
   if (options.logBodies && options.logFormat !== 'json') {
     throw new ConfigError('--log-bodies needs --log-format json (text logs never show bodies)');
   }
@@ -76,7 +85,7 @@ export async function attachRunObservers(options: RunCliOptions, io: CliIO, list
     const [{ RunTimeline }, { renderRunReport }, { writeFileAtomic }] = await Promise.all([
       import('../observe/timeline.js'),
       import('../observe/report.js'),
-      import('../core/record.js'),
+      import('../pipeline/record/writer.js'),
     ]);
     const timeline = new RunTimeline();
     listeners.push(timeline.onEvent);

@@ -7,7 +7,7 @@
 // --fail-on-anomaly is given and a day was flagged (DESIGN.md §3).
 
 import type { Argv } from 'yargs';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError } from '../shared/errors.js';
 import {
   BUCKET_WIDTHS,
   COSTS_SPEC,
@@ -182,7 +182,7 @@ function groupByFlag(args: Args, spec: ReportSpec, where: string): GroupKey[] {
 export async function executeOrgReport(options: OrgCliOptions, io: CliIO): Promise<number> {
   const [{ openConnection }, { createTransport }, { fetchOrgReport }, { viewsOf }, format] = await Promise.all([
     import('./connection.js'),
-    import('../core/transport.js'),
+    import('../pipeline/send/transport.js'),
     import('../org/fetch.js'),
     import('../org/views.js'),
     import('../org/format.js'),
@@ -236,7 +236,7 @@ export async function executeOrgReport(options: OrgCliOptions, io: CliIO): Promi
     if (options.htmlPath !== undefined) {
       const [{ renderHtml }, { writeFileAtomic }, { resolve }] = await Promise.all([
         import('../org/html.js'),
-        import('../core/record.js'),
+        import('../pipeline/record/writer.js'),
         import('node:path'),
       ]);
       const path = resolve(io.cwd, options.htmlPath);

@@ -7,8 +7,9 @@
 
 import type { Writable } from 'node:stream';
 import type { Ora } from 'ora';
-import type { ProgressSnapshot, RunEvent } from '../core/events.js';
-import type { Summary } from '../core/types.js';
+import type { ProgressSnapshot, RunEvent } from '../shared/events.js';
+import type { Summary } from '../shared/types.js';
+import { fmtCompact, fmtDuration, fmtInt } from './render.js';
 
 export interface ProgressView {
   onEvent(event: RunEvent): void;
@@ -135,19 +136,5 @@ export function summaryTable(summary: Summary, files: { results: string; errors:
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
 }
 
-export function fmtInt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
 
-export function fmtCompact(n: number): string {
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
-  return String(Math.round(n));
-}
 
-export function fmtDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}

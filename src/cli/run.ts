@@ -1,13 +1,14 @@
 // `oai-batch run <input|->`: flags → RunOptions, progress on stderr, exit code.
 
 import type { Argv } from 'yargs';
-import { ConfigError } from '../core/errors.js';
-import type { EventListener } from '../core/events.js';
-import type { RunOptions } from '../core/options.js';
-import type { Endpoint } from '../core/types.js';
+import { ConfigError } from '../shared/errors.js';
+import type { EventListener } from '../shared/events.js';
+import type { RunOptions } from '../pipeline/options.js';
+import type { Endpoint } from '../shared/types.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import {
   choiceFlag,
+  defaultOutputName,
   endpointFlag,
   inputFlag,
   integerFlag,
@@ -45,12 +46,6 @@ export interface RunCliOptions extends SendingOptions {
   reportPath: string | undefined;
   failOnErrorRate: number | undefined;
   failOnRateLimitRate: number | undefined;
-}
-
-/** Default output names: strip a final .gz, then .jsonl or .json, and add the suffix. */
-export function defaultOutputName(input: string, kind: 'results' | 'errors' | 'summary'): string {
-  const stem = input.replace(/\.gz$/i, '').replace(/\.(jsonl|json)$/i, '');
-  return kind === 'summary' ? `${stem}.summary.json` : `${stem}.${kind}.jsonl`;
 }
 
 export function runBuilder(yargs: Argv): Argv {
@@ -126,14 +121,14 @@ export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): 
 
 export async function executeRun(options: RunCliOptions, io: CliIO): Promise<number> {
   const [{ runBatch }, { loadPriceTable }, { openConnection }, { createProgressView }] = await Promise.all([
-    import('../core/run.js'),
-    import('../pricing/prices.js'),
+    import('../pipeline/run.js'),
+    import('../shared/price-file.js'),
     import('./connection.js'),
     import('./progress.js'),
   ]);
   const prices = loadPriceTable(options.pricesPath);
   if (options.dryRun) {
-    const { executeDryRun } = await import('./validate.js');
+    const { executeDryRun } = await import('./dry-run.js');
     return executeDryRun(options, prices, io);
   }
   const connection = await openConnection(options.connection, { apiKey: true }, { latencyMs: 40 });
@@ -182,7 +177,7 @@ async function attachObservers(
   options: RunCliOptions,
   io: CliIO,
   listeners: EventListener[],
-): Promise<{ finish(summary: import('../core/types.js').Summary): Promise<void>; close(): Promise<void> }> {
+): Promise<{ finish(summary: import('../shared/types.js').Summary): Promise<void>; close(): Promise<void> }> {
   const { attachRunObservers } = await import('./observe.js');
   return attachRunObservers(options, io, listeners);
 }

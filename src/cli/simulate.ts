@@ -2,7 +2,7 @@
 // until interrupted. Point any client at the URL it prints.
 
 import type { Argv } from 'yargs';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError } from '../shared/errors.js';
 import type { SimulatorOptions } from '../sim/server.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import { integerFlag, numberFlag, optionalInteger, optionalNumber, optionalString, choiceFlag } from './flags.js';

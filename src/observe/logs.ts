@@ -11,9 +11,9 @@
 
 import type { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import type { ProgressSnapshot, RunEvent } from '../core/events.js';
-import { redact } from '../core/redact.js';
-import { exitCodeOf } from '../core/summary.js';
+import type { ProgressSnapshot, RunEvent } from '../shared/events.js';
+import { redact } from '../shared/redact.js';
+import { exitCodeOf } from '../pipeline/summarise.js';
 
 /** Every `event` value a line can carry. */
 export const LOG_EVENTS = [

@@ -13,9 +13,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RunEvent } from '../core/events.js';
-import type { Usage } from '../core/types.js';
-import { modelOf } from '../core/usage.js';
+import type { RunEvent } from '../shared/events.js';
+import type { Usage } from '../shared/types.js';
+import { modelOf } from '../shared/usage.js';
 
 /** Seconds; from a fast embedding to a long reasoning answer near the default 120 s timeout. */
 export const DURATION_BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];

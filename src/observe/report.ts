@@ -5,8 +5,8 @@
 // Owns what the page shows: requests/min and tokens/min against the budgets,
 // 429s and retries over time, the latency distribution, cost by model.
 
-import type { Summary } from '../core/types.js';
-import { chartHtml, paragraphHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml, type Cell } from '../report/page.js';
+import type { Summary } from '../shared/types.js';
+import { chartHtml, paragraphHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml, type Cell } from './html-page.js';
 import type { LatencyDistribution, TimelineSeries } from './timeline.js';
 
 export interface RunReportInput {

@@ -7,7 +7,7 @@
 // run outgrows them, neighbours merge and the width doubles (2 s, 4 s, …),
 // so a ten-hour run takes the same memory as a ten-second one.
 
-import type { RunEvent } from '../core/events.js';
+import type { RunEvent } from '../shared/events.js';
 
 export interface TimelineOptions {
   /** Buckets kept; the width doubles whenever the run outgrows them. Default 720. */

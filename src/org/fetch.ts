@@ -6,8 +6,8 @@
 // Owns the translation of a query into the API's parameters (start_time,
 // end_time, bucket_width, group_by[], filters[], batch, limit).
 
-import type { CallOptions } from '../core/call.js';
-import type { HttpRequest, Transport } from '../core/transport.js';
+import type { CallOptions } from '../pipeline/send.js';
+import type { HttpRequest, Transport } from '../pipeline/send/transport.js';
 import { BASELINE_DAYS } from './anomalies.js';
 import { COSTS_SPEC, USAGE_SPECS, type BucketWidth, type FilterName, type GroupKey, type ReportSpec, type UsageKind } from './kinds.js';
 import { fetchAllBuckets, type PageOptions } from './pages.js';

@@ -5,7 +5,7 @@
 // Owns only the composition; page building, uPlot and escaping live in
 // src/report/page.ts.
 
-import { chartHtml, paragraphHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml, type Cell } from '../report/page.js';
+import { chartHtml, paragraphHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml, type Cell } from '../observe/html-page.js';
 import type { ReportSpec } from './kinds.js';
 import { bucketLabel, formatCompact, formatValue, rangeLabel } from './numbers.js';
 import { dayStart, isoDate } from './range.js';

@@ -5,9 +5,9 @@
 // Owns pagination: follows `next_page` until `has_more` is false; each page
 // is one callWithRetry (the retry policy of `run`), with the admin key.
 
-import { callWithRetry, type CallOptions } from '../core/call.js';
-import { OaiBatchError } from '../core/errors.js';
-import type { HttpRequest, Transport } from '../core/transport.js';
+import { callWithRetry, type CallOptions } from '../pipeline/send.js';
+import { OaiBatchError } from '../shared/errors.js';
+import type { HttpRequest, Transport } from '../pipeline/send/transport.js';
 
 /** One time bucket as the API returns it. */
 export interface ApiBucket {

@@ -8,7 +8,7 @@
 // starts exactly at start_time, later ones at UTC minute/hour/day boundaries;
 // the last one is cut at end_time. Pure: the clock is passed in.
 
-import { ConfigError } from '../core/errors.js';
+import { ConfigError } from '../shared/errors.js';
 import { BUCKET_SECONDS, type BucketWidth } from './kinds.js';
 
 export const DAY_SECONDS = 86_400;

@@ -9,7 +9,7 @@
 // the Costs API's `amount.value` becomes `amount_usd`) and the daily totals
 // anomalies are judged on.
 
-import { OaiBatchError } from '../core/errors.js';
+import { OaiBatchError } from '../shared/errors.js';
 import { anomaliesOf, judgeDays, type Anomaly, type DailyTotal, type Judgement } from './anomalies.js';
 import type { BucketWidth, GroupKey, ReportSpec } from './kinds.js';
 import type { ApiBucket } from './pages.js';

@@ -18,7 +18,7 @@
 //   billed at the multiplied rates for the whole request.
 // - The Batch API takes `batchDiscount` off everything (0.5 = half price).
 
-import type { Charge, Usage } from '../core/types.js';
+import type { Charge, Usage } from '../shared/types.js';
 import { tierPrice, type ModelPrice, type TierPrice } from './prices.js';
 
 export interface CostOptions {

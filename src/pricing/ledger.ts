@@ -11,7 +11,7 @@
 // Tokens are kept per (model, billed tier, batch or not, long context or
 // not): each bucket has one set of rates, so pricing its totals is exact.
 
-import { emptyUsage, type ModelTotals, type Usage } from '../core/types.js';
+import { emptyUsage, type ModelTotals, type Usage } from '../shared/types.js';
 import { costOf, isLongContext, type CostUsd } from './cost.js';
 import { billedTier, resolvePrice, tierIsPriced, type PriceTable, type ResolvedPrice } from './prices.js';
 
@@ -55,7 +55,6 @@ export class CostLedger {
   /** resolvePrice per model name as answered; null = unpriced. */
   private readonly resolved = new Map<string, ResolvedPrice | null>();
   private readonly warningSet = new Set<string>();
-  private spent = 0;
 
   constructor(table: PriceTable) {
     this.table = table;
@@ -96,23 +95,6 @@ export class CostLedger {
     if ((usage.input_audio_tokens > 0 || usage.output_audio_tokens > 0) && resolved) {
       this.warningSet.add(`${model} reported audio tokens; they are priced at ${resolved.name}'s text rates`);
     }
-
-    if (resolved) {
-      this.spent += costOf(usage, resolved.price, {
-        batch,
-        batchDiscount: this.table.batch_discount,
-        serviceTier: tier,
-        longContext,
-      }).total;
-    }
-  }
-
-  /**
-   * This run's spend so far in USD, for the budget cap: the running sum of
-   * each priced request's cost (unpriced models cannot be counted).
-   */
-  spentUsd(): number {
-    return this.spent;
   }
 
   /** One request's own cost in USD for its result line, or null when the model is unpriced. */

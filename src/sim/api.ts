@@ -7,9 +7,9 @@
 // rate limits (on arrival, before latency) → fault → latency → answer.
 
 import type { OutgoingHttpHeaders } from 'node:http';
-import { charEstimate, DEFAULT_OUTPUT_TOKENS, maxOutputTokensOf, measurePrompt, type PromptMeasure } from '../core/charge.js';
-import { formatGoDuration } from '../core/headers.js';
-import type { Endpoint } from '../core/types.js';
+import { charEstimate, DEFAULT_OUTPUT_TOKENS, maxOutputTokensOf, measurePrompt, type PromptMeasure } from '../pipeline/plan/charge.js';
+import { formatGoDuration } from '../shared/headers.js';
+import type { Endpoint } from '../shared/types.js';
 import type { OfflineAnswer, RequestContext, SimHost } from './context.js';
 import { RequestHash, requestDigest, SALT } from './digest.js';
 import {

@@ -12,13 +12,13 @@
 // endpoints give (same usage for the same body), never rate limited. Output
 // files list lines in shuffled order, as the real API does not keep order.
 
-import { measurePrompt } from '../core/charge.js';
-import { isEndpoint, type Endpoint } from '../core/types.js';
+import { measurePrompt } from '../pipeline/plan/charge.js';
+import { isEndpoint, type Endpoint } from '../shared/types.js';
 import type { OfflineAnswer, SimContext, SimHost } from './context.js';
 import { apiError } from './error-bodies.js';
 import { mulberry32, requestDigest, seedWord } from './digest.js';
 import type { BatchSimulatorOptions } from './options.js';
-import type { Route, SetupHook } from './routes.js';
+import type { Route, SetupHook } from './route.js';
 
 /** Endpoints a batch may name ([SPEC] `endpoint` enum); the simulator answers the first five. */
 const BATCH_ENDPOINTS = [

@@ -7,7 +7,7 @@
 // an x-request-id and is counted in stats before it is written.
 
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Endpoint } from '../core/types.js';
+import type { Endpoint } from '../shared/types.js';
 import { apiError, SIM_ORGANIZATION, type ApiErrorObject } from './error-bodies.js';
 import type { ResolvedSimulatorOptions } from './options.js';
 import type { AnswerUsage } from './responses.js';

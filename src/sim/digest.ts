@@ -72,4 +72,4 @@ export class RequestHash {
 }
 
 /** A small, fast PRNG for longer sequences: answer words, embedding vectors. */
-export { mulberry32 } from '../core/random.js';
+export { mulberry32 } from '../shared/random.js';

@@ -5,7 +5,6 @@
 //      naming the bad option ("Expected `rpm` to be a number > 0, got `0`").
 
 import { validateFaultRates, type FaultRates } from './faults.js';
-import type { Route } from './routes.js';
 
 export type RateLimit429Headers = 'reset' | 'none' | 'retry-after' | 'retry-after-ms';
 
@@ -42,8 +41,6 @@ export interface SimulatorOptions {
   rateLimit429Headers?: RateLimit429Headers;
   /** After this many successful answers, every request gets 429 insufficient_quota. Default never. */
   quotaAfterRequests?: number;
-  /** Extra routes for this simulator only, consulted before the shared registry (tests). */
-  routes?: readonly Route[];
   /** Batch API timing and limits (src/sim/batch.ts). Default: 1 s steps, 24 h window, no enqueued-token limit. */
   batch?: BatchSimulatorOptions;
 }
@@ -77,7 +74,6 @@ export interface ResolvedSimulatorOptions {
   hangMs: number;
   rateLimit429Headers: RateLimit429Headers;
   quotaAfterRequests: number | null;
-  routes: readonly Route[];
   batch: BatchSimulatorOptions;
 }
 
@@ -101,7 +97,6 @@ export function resolveOptions(options: SimulatorOptions = {}): ResolvedSimulato
     hangMs: options.hangMs ?? 600_000,
     rateLimit429Headers: options.rateLimit429Headers ?? 'reset',
     quotaAfterRequests: options.quotaAfterRequests ?? null,
-    routes: options.routes ?? [],
     batch: options.batch ?? {},
   };
 

@@ -14,13 +14,14 @@
 // ground truth tests compare reports against.
 
 import type { BilledEvent, RouteHandler, SimContext, SimHost } from './context.js';
-import type { Route, SetupHook } from './routes.js';
+import type { Route, SetupHook } from './route.js';
 import { fmix32, mulberry32, seedWord } from './digest.js';
 import { BUCKET_SECONDS, COSTS_SPEC, USAGE_KINDS, USAGE_SPECS, isBucketWidth, type BucketWidth, type FilterName, type UsageKind } from '../org/kinds.js';
 import { alignDown, bucketsOf, DAY_SECONDS, dayStart } from '../org/range.js';
 import type { ApiBucket } from '../org/pages.js';
 import { costOf } from '../pricing/cost.js';
-import { loadPriceTable, resolvePrice, type PriceTable } from '../pricing/prices.js';
+import { resolvePrice, type PriceTable } from '../pricing/prices.js';
+import { loadPriceTable } from '../shared/price-file.js';
 
 /** Days of synthetic history before the anchor day (the anchor day itself has data too, up to now). */
 export const HISTORY_DAYS = 90;

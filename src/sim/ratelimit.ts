@@ -13,7 +13,7 @@
 // "60,000 requests/minute may be enforced as 1,000 requests/second"
 // (OpenAI help article 6891753).
 
-import { formatGoDuration } from '../core/headers.js';
+import { formatGoDuration } from '../shared/headers.js';
 
 export interface Bucket {
   readonly capacity: number;

@@ -8,8 +8,8 @@
 // and text (only ids and timestamps differ), and every answer text starts
 // with `[sim:<digest>] ` so a client can check an answer belongs to its request.
 
-import { maxOutputTokensOf } from '../core/charge.js';
-import type { Endpoint, Usage } from '../core/types.js';
+import { maxOutputTokensOf } from '../pipeline/plan/charge.js';
+import type { Endpoint, Usage } from '../shared/types.js';
 import { fmix32, mulberry32, RequestHash, SALT } from './digest.js';
 import type { IdSource } from './ids.js';
 

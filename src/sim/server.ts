@@ -8,7 +8,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isEndpoint, type Endpoint } from '../core/types.js';
+import { isEndpoint, type Endpoint } from '../shared/types.js';
 import { ModelApi } from './api.js';
 import { RequestContext, type BilledEvent, type SimHost } from './context.js';
 import { incorrectKeyError, invalidUrlError, methodNotAllowedError, missingKeyError } from './error-bodies.js';
@@ -16,7 +16,8 @@ import { FaultInjector } from './faults.js';
 import { IdSource } from './ids.js';
 import { resolveOptions, type ResolvedSimulatorOptions, type SimulatorOptions } from './options.js';
 import { RateLimiter } from './ratelimit.js';
-import { matchRoute, registeredRoutes, setupHooks, type Route } from './routes.js';
+import { matchRoute, type Route } from './route.js';
+import { registeredRoutes, setupHooks } from './routes.js';
 import { StatsRecorder, type SimStats } from './stats.js';
 
 export { parseFaults, FAULT_KINDS, type FaultKind } from './faults.js';
@@ -24,7 +25,7 @@ export { requestDigest } from './digest.js';
 export type { SimulatorOptions, ResolvedSimulatorOptions, RateLimit429Headers } from './options.js';
 export type { SimStats, BilledTotals } from './stats.js';
 export type { SimContext, RouteHandler, SimHost, BilledEvent, OfflineAnswer } from './context.js';
-export type { Route } from './routes.js';
+export type { Route } from './route.js';
 
 export interface Simulator {
   /** Base URL including /v1, e.g. http://127.0.0.1:41234/v1. */
@@ -41,7 +42,12 @@ const MAX_BODY_BYTES = 256 * 1024 * 1024;
 /** Longer than the 60 s idle timeouts of common load balancers, so the client closes idle sockets first. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
-export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+/** The simulator's options, plus routes for this simulator only (tests), consulted before the shared registry. */
+export interface StartSimulatorOptions extends SimulatorOptions {
+  routes?: readonly Route[];
+}
+
+export async function startSimulator(options: StartSimulatorOptions = {}): Promise<Simulator> {
   const resolved = resolveOptions(options);
   const stats = new StatsRecorder();
   const ids = new IdSource(resolved.seed);
@@ -69,7 +75,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     requestId: () => ids.requestId(),
   };
   const api = new ModelApi({ options: resolved, stats, limiter, faults, ids, host });
-  const routes: readonly Route[] = [...resolved.routes, ...registeredRoutes()];
+  const routes: readonly Route[] = [...(options.routes ?? []), ...registeredRoutes()];
   const teardowns: Array<() => void> = [];
   for (const hook of setupHooks()) {
     const teardown = hook(host);

@@ -4,7 +4,7 @@
 //      the 400/404 the API would send.
 // Runs before rate limiting: a body without a model has no limit to count against.
 
-import type { Endpoint } from '../core/types.js';
+import type { Endpoint } from '../shared/types.js';
 import { apiError, modelNotFoundError, type ApiErrorObject } from './error-bodies.js';
 
 export interface RequestProblem {

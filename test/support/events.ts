@@ -1,7 +1,7 @@
 // Run events for tests of what consumes them (progress display, metrics, report).
 
-import type { ProgressSnapshot } from '../../src/core/events.js';
-import type { ModelLimitState } from '../../src/core/limiter.js';
+import type { ProgressSnapshot } from '../../src/shared/events.js';
+import type { ModelLimitState } from '../../src/shared/types.js';
 
 /** A progress snapshot partway through a run; override what the test is about. */
 export function progressSnapshot(overrides: Partial<ProgressSnapshot> = {}): ProgressSnapshot {

@@ -1,0 +1,278 @@
+// runBatch: the pipeline composed — read → plan → limit → send → record → summarise.
+//
+// In:  RunOptions.  Out: the Summary and the exit code it implies.
+// Owns only the joining: which stage feeds which, backpressure between them
+// (a line is read only when fewer than `maxOutstanding` requests are between
+// read and recorded, so memory stays O(concurrency)), and the run's clocks
+// (the periodic fsync, summary and progress). Each stage is its own module.
+
+import { performance } from 'node:perf_hooks';
+import { CostLedger } from '../pricing/ledger.js';
+import { ConfigError } from '../shared/errors.js';
+import type { RunEvent } from '../shared/events.js';
+import { fingerprintFile } from '../shared/fingerprint.js';
+import type { KeySet } from '../shared/keyset.js';
+import { recordIds } from '../shared/records.js';
+import type { RequestItem, Summary } from '../shared/types.js';
+import { RateLimiter, type Limiter } from './limit.js';
+import { SpendGuard } from './limit/spend-cap.js';
+import { resolveRunOptions, type ResolvedRunOptions, type RunOptions } from './options.js';
+import { createPlanContext, isInputProblem, modelOfRecord, planRecord } from './plan.js';
+import { openInput, readRecords, type InputSource } from './read.js';
+import { Recorder } from './record.js';
+import { checkOutputs, exists, prepareResume } from './record/outputs.js';
+import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record/writer.js';
+import { RunStopping } from './run/stopping.js';
+import { SendStage } from './send.js';
+import { ConcurrencyTuner, INITIAL_CONCURRENCY } from './send/concurrency.js';
+import { Slots } from './send/slots.js';
+import { createTransport } from './send/transport.js';
+import { RunStats, buildSummary, exitCodeOf } from './summarise.js';
+import { progressOf } from './summarise/progress.js';
+
+export interface RunResult {
+  summary: Summary;
+  exitCode: number;
+}
+
+export async function runBatch(options: RunOptions): Promise<RunResult> {
+  const o = resolveRunOptions(options);
+  await checkOutputs(o);
+  const source = await openInput(o.input, o.stdin);
+  try {
+    return await runPipeline(o, source);
+  } finally {
+    source.close();
+  }
+}
+
+async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<RunResult> {
+  const now = Date.now;
+  const stats = new RunStats(now(), now);
+  const emit = (event: RunEvent): void => {
+    stats.onEvent(event);
+    o.onEvent?.(event);
+  };
+  const ledger = new CostLedger(o.prices);
+  const warnings: string[] = [];
+  const fingerprint = o.input !== '-' && source.sizeBytes !== null ? await fingerprintFile(o.input) : 'stdin';
+  const resume = o.resume && (await exists(o.output)) ? await prepareResume({ ...o, fingerprint, ledger, warnings }) : null;
+  const done: KeySet | null = resume?.done ?? null;
+  if (o.maxCostUsd !== undefined && o.input !== '-') await refuseUnpricedModels(o, ledger);
+
+  const stopping = new RunStopping({ drainTimeoutMs: o.drainTimeoutMs, emit });
+  const limiter: Limiter = o.limiter ?? new RateLimiter({ rpm: o.rpm, tpm: o.tpm, headroom: o.headroom });
+  const transport = createTransport({ ...o.transport, connections: Math.min(o.concurrency, 256) }, o.transportKind);
+  const slots = new Slots(Math.min(o.concurrency, INITIAL_CONCURRENCY));
+  const tuner = new ConcurrencyTuner(now());
+  const spend =
+    o.maxCostUsd === undefined
+      ? null
+      : new SpendGuard({
+          capUsd: o.maxCostUsd,
+          priceOf: (model) => ledger.priceOf(model),
+          batchDiscount: o.prices.batch_discount,
+          stop: stopping.stop,
+          onReached: (message) => stopping.request('max_cost', message),
+        });
+  const sender = new SendStage({
+    transport,
+    limiter,
+    slots,
+    tuner,
+    spend,
+    maxAttempts: o.maxAttempts,
+    timeoutMs: o.timeoutMs,
+    stop: stopping.stop,
+    abandon: stopping.abandon,
+    random: o.random,
+    now,
+    emit,
+    requestStop: (reason, message) => stopping.request(reason, message),
+  });
+  const results: JsonlWriter = await openJsonlWriter(o.output, { append: resume !== null });
+  const errors: JsonlWriter = await openJsonlWriter(o.errors, { append: false });
+  const recorder = new Recorder({ results, errors, ledger, spend, nextId: recordIds(), emit });
+
+  // A hard stop abandons the requests in flight: they stay pending.
+  stopping.abandon.addEventListener('abort', () => void transport.destroy().catch(() => {}), { once: true });
+  stopping.attach(o.signal, o.forceSignal);
+
+  let bytesAtLastLine = 0;
+  let outstanding = 0;
+  const tasks = new Set<Promise<void>>();
+  const capacity: Array<() => void> = [];
+  const progress = async (): Promise<ReturnType<typeof progressOf>> =>
+    progressOf({
+      now: now(),
+      stats,
+      bytesAtLastLine,
+      bytesRead: source.bytesRead(),
+      bytesTotal: source.sizeBytes,
+      inFlight: slots.held,
+      queued: Math.max(0, outstanding - slots.held),
+      costUsd: ledger.totals().cost_usd.total,
+      concurrencyLimit: slots.limit,
+      concurrencyBound: slots.waiting > 0 && slots.held >= o.concurrency,
+      limits: await limiter.snapshot(),
+    });
+  let summaryWriting: Promise<unknown> = Promise.resolve();
+  const writeSummary = async (finished: boolean): Promise<Summary> => {
+    const summary = buildSummary({
+      stats,
+      ledger,
+      prices: o.prices,
+      mode: 'online',
+      input: { path: o.inputLabel ?? o.input, fingerprint },
+      limits: await limiter.snapshot(),
+      stoppedReason: stopping.reason,
+      finished,
+      now: now(),
+      warnings: [...warnings, ...(spend?.warnings() ?? [])],
+      thresholds: { errorRate: o.failOnErrorRate, rateLimitRate: o.failOnRateLimitRate },
+    });
+    // Serialised: a periodic write must never land after the final one.
+    summaryWriting = summaryWriting.catch(() => {}).then(() => writeFileAtomic(o.summary, JSON.stringify(summary, null, 2) + '\n'));
+    await summaryWriting;
+    return summary;
+  };
+
+  // An unexpected error inside a request's task (disk full, a bug) stops the run and is surfaced.
+  let failure: unknown = null;
+  const fail = (error: unknown): void => {
+    failure ??= error;
+    stopping.request('interrupted', `stopping: ${(error as Error).message}`);
+  };
+
+  emit({ type: 'started', input: o.input, resumed: resume !== null, skippedAlready: resume?.succeeded ?? 0, at: new Date(stats.startedAt).toISOString() });
+  await writeSummary(false);
+  const timers = startClocks(o, { results, errors, slots, tuner, stats, now, fail, writeSummary, progress, emit });
+
+  // read → plan → (skip what an earlier run finished) → send → record, with at most maxOutstanding in between.
+  stopping.stop.addEventListener('abort', () => capacity.splice(0).forEach((wake) => wake()), { once: true });
+  const launch = (item: RequestItem): void => {
+    outstanding += 1;
+    const task = sender
+      .send(item)
+      .then((result) => recorder.record(item, result))
+      .catch(fail)
+      .finally(() => {
+        outstanding -= 1;
+        tasks.delete(task);
+        capacity.shift()?.();
+      });
+    tasks.add(task);
+  };
+  const skipIfDone = (item: RequestItem): boolean => {
+    if (!done?.has(item.customId)) return false;
+    stats.skipped += 1;
+    stats.succeeded += 1;
+    return true;
+  };
+  try {
+    const context = createPlanContext(o.endpoint, o.maxLineBytes);
+    for await (const record of readRecords(source.stream, o.maxLineBytes)) {
+      if (o.limit !== undefined && stats.lines >= o.limit) break;
+      if (stopping.abandon.aborted) break;
+      stats.lines += 1;
+      bytesAtLastLine = source.bytesRead();
+      if (stopping.stop.aborted) {
+        // Stopped: the rest of the file is only counted, so that `pending` says
+        // how much is left (lines an earlier run finished still count as done).
+        if (o.input === '-') break;
+        if (done) {
+          const planned = planRecord(record, context);
+          if (!isInputProblem(planned)) skipIfDone(planned);
+        }
+        continue;
+      }
+      const planned = planRecord(record, context);
+      if (isInputProblem(planned)) {
+        await recorder.problem(planned);
+        continue;
+      }
+      if (skipIfDone(planned)) continue;
+      if (spend && ledger.priceOf(planned.model) === null) throw unpricedUnderCap([planned.model]);
+      // Requests read but not yet recorded: those in flight plus a small lead. Kept tight on
+      // purpose: what waits here lives long enough to reach V8's old generation.
+      while (outstanding >= slots.limit + 64 && !stopping.stop.aborted) await new Promise<void>((wake) => capacity.push(wake));
+      if (stopping.stop.aborted) continue;
+      launch(planned);
+    }
+  } catch (error) {
+    fail(error);
+  }
+  try {
+    while (tasks.size > 0) await Promise.allSettled([...tasks]);
+  } finally {
+    for (const timer of timers) clearInterval(timer);
+    stopping.detach();
+    // A limiter passed in may be shared with other runs still going (compare): its owner closes it.
+    if (!o.limiter) await limiter.close();
+    await Promise.allSettled([results.close(), errors.close()]);
+    await transport.close().catch(() => {});
+  }
+  const summary = await writeSummary(true);
+  if (failure !== null) throw failure;
+  emit({ type: 'progress', progress: await progress() });
+  emit({ type: 'finished', summary });
+  return { summary, exitCode: exitCodeOf(summary) };
+}
+
+/** Under --max-cost, every model must have a price before anything is sent (only each line's model is read: no planning). */
+async function refuseUnpricedModels(o: ResolvedRunOptions, ledger: CostLedger): Promise<void> {
+  const source = await openInput(o.input);
+  const unpriced = new Set<string>();
+  try {
+    for await (const record of readRecords(source.stream, o.maxLineBytes)) {
+      const model = modelOfRecord(record);
+      if (model !== null && ledger.priceOf(model) === null) unpriced.add(model);
+    }
+  } finally {
+    source.close();
+  }
+  if (unpriced.size > 0) throw unpricedUnderCap([...unpriced].sort());
+}
+
+function unpricedUnderCap(models: string[]): ConfigError {
+  return new ConfigError(`--max-cost needs a price for every model, and ${models.join(', ')} has none: add it with --prices FILE`);
+}
+
+interface Clocked {
+  results: JsonlWriter;
+  errors: JsonlWriter;
+  slots: Slots;
+  tuner: ConcurrencyTuner;
+  stats: RunStats;
+  now: () => number;
+  fail: (error: unknown) => void;
+  writeSummary: (finished: boolean) => Promise<Summary>;
+  progress: () => Promise<ReturnType<typeof progressOf>>;
+  emit: (event: RunEvent) => void;
+}
+
+/** The run's clocks: fsync at least every second, the summary every 5 s, progress and the in-flight limit every second. */
+function startClocks(o: ResolvedRunOptions, c: Clocked): NodeJS.Timeout[] {
+  let isSyncing = false;
+  const sync = setInterval(() => {
+    if (isSyncing) return;
+    isSyncing = true;
+    Promise.all([c.results.sync(), c.errors.sync()])
+      .catch(c.fail)
+      .finally(() => (isSyncing = false));
+  }, o.syncIntervalMs);
+  const summary = setInterval(() => void c.writeSummary(false).catch(c.fail), o.summaryIntervalMs);
+  let lastUtilisation = performance.eventLoopUtilization();
+  let lastTick = c.now();
+  const tick = setInterval(() => {
+    const now = c.now();
+    if (c.slots.waiting > 0 && c.slots.held >= o.concurrency) c.stats.concurrencyBoundMs += now - lastTick;
+    lastTick = now;
+    const current = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(current, lastUtilisation).utilization;
+    lastUtilisation = current;
+    c.slots.limit = c.tuner.tick(now, c.slots.limit, o.concurrency, busy);
+    void c.progress().then((progress) => c.emit({ type: 'progress', progress }), c.fail);
+  }, o.progressIntervalMs);
+  return [sync, summary, tick];
+}

@@ -1,0 +1,65 @@
+// Events the core emits while it runs. The progress display, Prometheus
+// metrics and JSON logs subscribe to them; the core knows none of those.
+
+import type { Endpoint, InputProblemCode, ModelLimitState, StoppedReason, Summary, Usage } from './types.js';
+
+export interface ProgressSnapshot {
+  elapsedSeconds: number;
+  /** Bytes read from the input, and its size when known (for % without a pre-pass). */
+  bytesRead: number;
+  bytesTotal: number | null;
+  /** 0..1 share of the input done, or null when the size is unknown (stdin). */
+  fraction: number | null;
+  etaSeconds: number | null;
+  linesRead: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  inFlight: number;
+  /** Read but not finished and not in flight: waiting for budget, a slot or a retry. */
+  queued: number;
+  retries: number;
+  rateLimited: number;
+  costUsd: number;
+  /** Over the last minute (or the run so far, if shorter). */
+  requestsPerMinute: number;
+  tokensPerMinute: number;
+  chargedTokensPerMinute: number;
+  /** Most requests allowed in flight now (follows the budgets, up to --concurrency). */
+  concurrencyLimit: number;
+  /** True while --concurrency, not the budget, holds the rate down. */
+  concurrencyBound: boolean;
+  limits: Record<string, ModelLimitState>;
+}
+
+export type RunEvent =
+  | { type: 'started'; input: string; resumed: boolean; skippedAlready: number; at: string }
+  | { type: 'input_problem'; line: number; customId: string; code: InputProblemCode; message: string }
+  /** An attempt leaves; `chargedTokens`: what the rate limiter counted for it. */
+  | { type: 'request_started'; customId: string; line: number; model: string; endpoint: Endpoint; attempt: number; chargedTokens: number }
+  /** One HTTP attempt ended: `code` is the status ("200", "429", "500") or timeout / connection_error. */
+  | { type: 'attempt'; customId: string; model: string; endpoint: Endpoint; code: string; latencyMs: number; requestId: string | null }
+  | { type: 'retry'; customId: string; line: number; model: string; reason: string; code: string; waitMs: number; attempt: number; requestId: string | null }
+  | { type: 'rate_limited'; customId: string; model: string; waitMs: number; pausedUntil: string; requestId: string | null }
+  | {
+      type: 'request_finished';
+      customId: string;
+      line: number;
+      model: string;
+      endpoint: Endpoint;
+      status: 'succeeded' | 'failed';
+      httpStatus: number | null;
+      code: string | null;
+      attempts: number;
+      latencyMs: number;
+      usage: Usage | null;
+      costUsd: number | null;
+      requestId: string | null;
+      /** The response body (only delivered to subscribers; never logged unless asked). */
+      body?: unknown;
+    }
+  | { type: 'progress'; progress: ProgressSnapshot }
+  | { type: 'stopping'; reason: StoppedReason; message: string }
+  | { type: 'finished'; summary: Summary };
+
+export type EventListener = (event: RunEvent) => void;
