@@ -76,6 +76,10 @@ describe('run: argv → options', () => {
       reportPath: undefined,
       failOnErrorRate: undefined,
       failOnRateLimitRate: undefined,
+      redisUrl: undefined,
+      budgetScope: undefined,
+      redisTimeoutMs: 60_000,
+      shard: undefined,
     });
   });
 
@@ -106,6 +110,12 @@ describe('run: argv → options', () => {
     ['--metrics-port and --metrics-linger', ['in.jsonl', '--metrics-port', '9464', '--metrics-linger', '15'], { metricsPort: 9464, metricsLingerSeconds: 15 }],
     ['the alert thresholds', ['in.jsonl', '--fail-on-error-rate', '0.05', '--fail-on-429-rate', '0'], { failOnErrorRate: 0.05, failOnRateLimitRate: 0 }],
     ['--simulate', ['in.jsonl', '--simulate'], { connection: expect.objectContaining({ simulate: true }) as RunCliOptions['connection'] }],
+    ['--redis', ['in.jsonl', '--redis', 'redis://127.0.0.1:6379'], { redisUrl: 'redis://127.0.0.1:6379', budgetScope: undefined }],
+    ['--redis with TLS and a password', ['in.jsonl', '--redis', 'rediss://user:p%40ss@cache.example:6380/2'], { redisUrl: 'rediss://user:p%40ss@cache.example:6380/2' }],
+    ['--budget-scope', ['in.jsonl', '--redis', 'redis://r:6379', '--budget-scope', 'nightly-jobs'], { budgetScope: 'nightly-jobs' }],
+    ['--redis-timeout in seconds', ['in.jsonl', '--redis', 'redis://r:6379', '--redis-timeout', '90'], { redisTimeoutMs: 90_000 }],
+    ['--shard', ['in.jsonl', '--shard', '2/8'], { shard: { index: 2, count: 8 }, output: 'in.shard-2-of-8.results.jsonl', errors: 'in.shard-2-of-8.errors.jsonl', summary: 'in.shard-2-of-8.summary.json' }],
+    ['--shard with -o', ['in.jsonl', '--shard', '0/1', '-o', 'mine.jsonl'], { shard: { index: 0, count: 1 }, output: 'mine.jsonl', errors: 'in.shard-0-of-1.errors.jsonl' }],
   ])('reads %s', (_name, argv, expected) => {
     expect(runOptions(argv)).toMatchObject(expected);
   });
@@ -172,6 +182,15 @@ describe('run: argv → options', () => {
     ['--base-url not-a-url', ['--base-url', 'not-a-url'], 'Expected `base-url` to be an http(s) URL, got `not-a-url`'],
     ['--base-url ftp://…', ['--base-url', 'ftp://example.com/v1'], 'Expected `base-url` to be an http(s) URL, got `ftp://example.com/v1`'],
     ['an empty -o', ['-o', ''], 'Expected `output` to be a non-empty string, got ``'],
+    ['--shard 4/4', ['--shard', '4/4'], 'Expected `shard` to be I/N with 0 ≤ I < N ≤ 1,000,000, e.g. 0/4, got `4/4`'],
+    ['--shard 1', ['--shard', '1'], 'Expected `shard` to be I/N with 0 ≤ I < N ≤ 1,000,000, e.g. 0/4, got `1`'],
+    ['--shard 0/0', ['--shard', '0/0'], 'Expected `shard` to be I/N with 0 ≤ I < N ≤ 1,000,000, e.g. 0/4, got `0/0`'],
+    ['--shard -1/4', ['--shard=-1/4'], 'Expected `shard` to be I/N with 0 ≤ I < N ≤ 1,000,000, e.g. 0/4, got `-1/4`'],
+    ['--redis http://…', ['--redis', 'http://127.0.0.1:6379'], 'Expected `redis` to start with redis:// or rediss://, got `http://…`'],
+    ['--redis that is not a URL', ['--redis', 'secret-password-not-a-url'], 'Expected `redis` to be a URL like redis://host:6379 or rediss://user:password@host:6380/0, got something else (not shown: it may hold a password)'],
+    ['--budget-scope without --redis', ['--budget-scope', 'x'], '--budget-scope names a budget shared through Redis: give --redis URL (or OAI_BATCH_REDIS_URL) too'],
+    ['--budget-scope with a space', ['--redis', 'redis://r', '--budget-scope', 'a b'], 'Expected `budget-scope` to be 1–100 letters, digits or . _ - : @, got `a b`'],
+    ['--redis-timeout 0', ['--redis-timeout', '0'], 'Expected `redis-timeout` to be a number ≥ 0.1, got `0`'],
   ])('refuses %s with a message naming the flag', (_name, argv, message) => {
     expect(configErrorOf(() => runOptions(['in.jsonl', ...argv]))).toBe(message);
   });
@@ -179,6 +198,22 @@ describe('run: argv → options', () => {
   it('lets yargs refuse an unknown flag and a bad choice', () => {
     expect(() => runOptions(['in.jsonl', '--no-such-flag'])).toThrow(/Unknown argument/);
     expect(() => runOptions(['in.jsonl', '--transport', 'fetch'])).toThrow(/Invalid values/);
+  });
+
+  describe('shared budget', () => {
+    it.each<[string, string[], Env, string | undefined]>([
+      ['no Redis by default', [], {}, undefined],
+      ['OAI_BATCH_REDIS_URL from the environment', [], { OAI_BATCH_REDIS_URL: 'redis://env:6379' }, 'redis://env:6379'],
+      ['--redis over OAI_BATCH_REDIS_URL', ['--redis', 'redis://flag:6379'], { OAI_BATCH_REDIS_URL: 'redis://env:6379' }, 'redis://flag:6379'],
+      ['no Redis when OAI_BATCH_REDIS_URL is empty', [], { OAI_BATCH_REDIS_URL: '' }, undefined],
+    ])('uses %s', (_name, argv, env, redisUrl) => {
+      expect(runOptions(['in.jsonl', ...argv], env).redisUrl).toBe(redisUrl);
+    });
+
+    it('never puts a bad Redis URL in its message', () => {
+      const message = configErrorOf(() => runOptions(['in.jsonl'], { OAI_BATCH_REDIS_URL: 'http://user:hunter2-secret@host' }));
+      expect(message).not.toContain('hunter2-secret');
+    });
   });
 
   describe('connection', () => {

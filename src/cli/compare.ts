@@ -23,6 +23,7 @@ import {
 } from './flags.js';
 import { inputScanBuilder, inputScanFromArgs } from './flags.js';
 import type { InputScanOptions } from '../commands/validate.js';
+import { openBudgetStore, type OpenBudget } from './budget.js';
 
 export interface CompareCliOptions extends SendingOptions {
   scan: InputScanOptions;
@@ -75,6 +76,13 @@ export async function executeCompare(options: CompareCliOptions, io: CliIO): Pro
   ]);
   const prices = loadPriceTable(options.pricesPath);
   const connection = await openConnection(options.connection, { apiKey: true }, { latencyMs: 40 });
+  let budget: OpenBudget;
+  try {
+    budget = await openBudgetStore(options, connection.transport, io, { quiet: options.quiet, json: false });
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
   try {
     if (!options.quiet) io.stderr.write(`oai-batch: comparing ${options.models.join(', ')} on up to ${options.sampleSize} requests of ${options.scan.input}…\n`);
     const { comparison, exitCode } = await compareModels({
@@ -84,7 +92,7 @@ export async function executeCompare(options: CompareCliOptions, io: CliIO): Pro
       seed: options.seed,
       outDir: options.outDir,
       prices,
-      ...sendingRunOptions(options, connection.transport),
+      ...sendingRunOptions(options, connection.transport, budget.store),
       signal: io.signal,
       forceSignal: io.force,
       onEvent: options.quiet
@@ -110,6 +118,7 @@ export async function executeCompare(options: CompareCliOptions, io: CliIO): Pro
     }
     return exitCode;
   } finally {
+    await budget.close();
     await connection.close();
   }
 }

@@ -10,6 +10,10 @@ import { ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
 import { DEFAULT_BASE_URL } from '../shared/types.js';
 import type { InputScanOptions } from '../commands/validate.js';
 import type { Args } from './command.js';
+import type { BudgetStore } from '../stores/budget-store.js';
+import { checkBudgetScope } from '../stores/budget-scope.js';
+import { checkRedisUrl } from '../stores/redis-url.js';
+import { MAX_SHARDS, parseShard, shardSuffix, type Shard } from '../shared/shard.js';
 
 /** The input positional: a path, or `-` for stdin (yargs hands a lone `-` over as an empty string). */
 export function inputFlag(args: Args): string {
@@ -132,6 +136,12 @@ export interface SendingOptions {
   timeoutMs: number;
   maxAttempts: number;
   pricesPath: string | undefined;
+  /** --redis / OAI_BATCH_REDIS_URL: share the rate budgets through this Redis (DESIGN.md §6); undefined = this process's memory. Never printed. */
+  redisUrl: string | undefined;
+  /** --budget-scope: workers with the same scope share budgets; undefined = a hash of base URL, API key and project. */
+  budgetScope: string | undefined;
+  /** --redis-timeout, ms: how long grants wait for a lost Redis before the run stops (exit 3). Default 60 s. */
+  redisTimeoutMs: number;
 }
 
 export function sendingBuilder(yargs: Argv): Argv {
@@ -144,13 +154,16 @@ export function sendingBuilder(yargs: Argv): Argv {
       .option('max-attempts', { type: 'number', default: 6, describe: 'attempts per request; 429 waits not counted' })
       .option('timeout', { type: 'number', default: 120, describe: 'seconds per attempt' })
       .option('prices', { type: 'string', describe: 'price table overrides (JSON, see samples/prices.json)' })
-      .option('transport', { type: 'string', default: 'undici', choices: ['undici', 'sdk'], describe: 'HTTP client: undici (fast) or the openai SDK' }),
+      .option('transport', { type: 'string', default: 'undici', choices: ['undici', 'sdk'], describe: 'HTTP client: undici (fast) or the openai SDK' })
+      .option('redis', { type: 'string', describe: 'share rate budgets with other workers through this Redis: redis://[:password@]host:port[/db] or rediss:// (env OAI_BATCH_REDIS_URL)' })
+      .option('budget-scope', { type: 'string', describe: 'workers with the same scope share one budget (default: a hash of base URL, API key and project)' })
+      .option('redis-timeout', { type: 'number', default: 60, describe: 'seconds grants wait for a lost Redis before the run stops (exit 3, resumable)' }),
   );
 }
 
-/** The sending options as the core's run options take them, over an opened connection. */
-export function sendingRunOptions(options: SendingOptions, transport: TransportOptions): SendingRunOptions {
-  return sendingOptionsOf({ ...options, transport });
+/** The sending options as the core's run options take them, over an opened connection (and budget store, with --redis). */
+export function sendingRunOptions(options: SendingOptions, transport: TransportOptions, budgetStore?: BudgetStore): SendingRunOptions {
+  return sendingOptionsOf({ ...options, transport, budgetStore });
 }
 
 export function sendingOptions(args: Args, env: Record<string, string | undefined>): SendingOptions {
@@ -164,13 +177,38 @@ export function sendingOptions(args: Args, env: Record<string, string | undefine
     timeoutMs: numberFlag(args, 'timeout', 0.001, Infinity, 120) * 1000,
     maxAttempts: integerFlag(args, 'max-attempts', 1, 6),
     pricesPath: optionalString(args, 'prices'),
+    ...budgetStoreFlags(args, env),
   };
 }
 
-/** Default output names: strip a final .gz, then .jsonl or .json, and add the suffix. */
-export function defaultOutputName(input: string, kind: 'results' | 'errors' | 'summary'): string {
-  const stem = input.replace(/\.gz$/i, '').replace(/\.(jsonl|json)$/i, '');
+/** --redis (or OAI_BATCH_REDIS_URL), --budget-scope, --redis-timeout. A message about the URL never contains it. */
+function budgetStoreFlags(args: Args, env: Record<string, string | undefined>): Pick<SendingOptions, 'redisUrl' | 'budgetScope' | 'redisTimeoutMs'> {
+  const flag = args.redis;
+  if (flag !== undefined && (typeof flag !== 'string' || flag === '')) throw new ConfigError('Expected `redis` to be a redis:// or rediss:// URL, got nothing');
+  // An empty OAI_BATCH_REDIS_URL means unset, as for OPENAI_BASE_URL.
+  const redisUrl = flag ?? (env.OAI_BATCH_REDIS_URL || undefined);
+  if (redisUrl !== undefined) checkRedisUrl(redisUrl);
+  const budgetScope = optionalString(args, 'budget-scope');
+  if (budgetScope !== undefined) {
+    checkBudgetScope(budgetScope);
+    if (redisUrl === undefined) throw new ConfigError('--budget-scope names a budget shared through Redis: give --redis URL (or OAI_BATCH_REDIS_URL) too');
+  }
+  return { redisUrl, budgetScope, redisTimeoutMs: numberFlag(args, 'redis-timeout', 0.1, Infinity, 60) * 1000 };
+}
+
+/** Default output names: strip a final .gz, then .jsonl or .json, add the shard (`.shard-I-of-N`) if any, and the suffix. */
+export function defaultOutputName(input: string, kind: 'results' | 'errors' | 'summary', shard?: Shard): string {
+  const stem = input.replace(/\.gz$/i, '').replace(/\.(jsonl|json)$/i, '') + (shard ? shardSuffix(shard) : '');
   return kind === 'summary' ? `${stem}.summary.json` : `${stem}.${kind}.jsonl`;
+}
+
+/** `--shard I/N` (0 ≤ I < N, as Kubernetes' JOB_COMPLETION_INDEX). */
+export function shardFlag(args: Args): Shard | undefined {
+  const value = args.shard;
+  if (value === undefined) return undefined;
+  const shard = typeof value === 'string' ? parseShard(value) : null;
+  if (!shard) throw new ConfigError(`Expected \`shard\` to be I/N with 0 ≤ I < N ≤ ${MAX_SHARDS.toLocaleString('en-US')}, e.g. 0/4, got \`${String(value)}\``);
+  return shard;
 }
 
 /** The flags that say how to read an input, as `run` reads it. */

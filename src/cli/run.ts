@@ -19,8 +19,11 @@ import {
   sendingBuilder,
   sendingOptions,
   sendingRunOptions,
+  shardFlag,
   type SendingOptions,
 } from './flags.js';
+import { openBudgetStore, type BudgetNotices, type OpenBudget } from './budget.js';
+import type { Shard } from '../shared/shard.js';
 
 /** What the run command needs beyond the core's options. */
 export interface RunCliOptions extends SendingOptions {
@@ -46,6 +49,8 @@ export interface RunCliOptions extends SendingOptions {
   reportPath: string | undefined;
   failOnErrorRate: number | undefined;
   failOnRateLimitRate: number | undefined;
+  /** --shard I/N: only the lines whose custom_id hashes to I mod N. */
+  shard: Shard | undefined;
 }
 
 export function runBuilder(yargs: Argv): Argv {
@@ -73,9 +78,11 @@ export function runBuilder(yargs: Argv): Argv {
       .option('report', { type: 'string', describe: 'write a self-contained HTML report of the run' })
       .option('fail-on-error-rate', { type: 'number', describe: 'exit 5 when failed ÷ (sent + bad lines) is above this' })
       .option('fail-on-429-rate', { type: 'number', describe: 'exit 5 when 429s ÷ attempts is above this' })
+      .option('shard', { type: 'string', describe: 'only the lines whose custom_id hashes to I mod N, e.g. 0/4 (outputs <input>.shard-I-of-N.*); with --redis for a fleet on one key' })
       .example('$0 run requests.jsonl', 'run every line at the rate limit')
       .example('$0 run requests.jsonl --resume', 'after a crash: send only what is missing')
-      .example('$0 run samples/chat.jsonl --simulate --overwrite', 'try it without a key'),
+      .example('$0 run samples/chat.jsonl --simulate --overwrite', 'try it without a key')
+      .example('$0 run requests.jsonl --shard 2/8 --redis redis://redis:6379 --resume', 'worker 2 of 8 sharing one budget (then: oai-batch merge requests.jsonl --shards 8)'),
   );
 }
 
@@ -83,11 +90,12 @@ export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): 
   const input = inputFlag(args);
   const endpoint = endpointFlag(args);
   const stdin = input === '-';
+  const shard = shardFlag(args);
   const named = (flag: string, kind: 'results' | 'errors' | 'summary'): string => {
     const value = optionalString(args, flag);
     if (value !== undefined) return value;
     if (stdin) throw new ConfigError('reading stdin (-) needs -o, --errors and --summary: there is no input name to derive them from');
-    return defaultOutputName(input, kind);
+    return defaultOutputName(input, kind, shard);
   };
   const resume = args.resume === true;
   const overwrite = args.overwrite === true;
@@ -116,6 +124,7 @@ export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): 
     reportPath: optionalString(args, 'report'),
     failOnErrorRate: optionalNumber(args, 'fail-on-error-rate', 0, 1),
     failOnRateLimitRate: optionalNumber(args, 'fail-on-429-rate', 0, 1),
+    shard,
   };
 }
 
@@ -132,6 +141,15 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
     return executeDryRun(options, prices, io);
   }
   const connection = await openConnection(options.connection, { apiKey: true }, { latencyMs: 40 });
+  const notices = { quiet: options.quiet, json: options.logFormat === 'json' };
+  let budget: OpenBudget;
+  try {
+    budget = await openBudgetStore(options, connection.transport, io, notices);
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+  if (options.shard && !budget.store && !options.connection.simulate) warnShardWithoutRedis(options.shard, io, notices);
   const listeners: EventListener[] = [];
   const view = createProgressView(io.stderr, { quiet: options.quiet || options.logFormat === 'json', input: options.input });
   listeners.push(view.onEvent);
@@ -143,7 +161,8 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
     errors: options.errors,
     summary: options.summary,
     endpoint: options.endpoint,
-    ...sendingRunOptions(options, connection.transport),
+    ...sendingRunOptions(options, connection.transport, budget.store),
+    shard: options.shard,
     maxCostUsd: options.maxCostUsd,
     resume: options.resume,
     overwrite: options.overwrite,
@@ -168,8 +187,19 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
   } finally {
     view.stop();
     await extras.close();
+    await budget.close();
     await connection.close();
   }
+}
+
+/** Shards on one key without a shared budget each learn the limits alone, and together overshoot them. */
+function warnShardWithoutRedis(shard: Shard, io: Pick<CliIO, 'stderr'>, notices: BudgetNotices): void {
+  if (notices.quiet) return;
+  const message =
+    `warning: --shard ${shard.index}/${shard.count} without --redis: each shard keeps its own budget, so shards running at once on one key ` +
+    'will contend for its rate limit (429s, slow-downs); give every shard the same --redis URL';
+  if (notices.json) io.stderr.write(JSON.stringify({ level: 'warn', time: new Date().toISOString(), event: 'shard_without_redis', msg: message }) + '\n');
+  else io.stderr.write(`oai-batch: ${message}\n`);
 }
 
 /** Metrics, JSON logs and the HTML report subscribe to run events (observability, DESIGN.md §3). */

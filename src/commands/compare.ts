@@ -11,7 +11,7 @@
 //
 // How the models run: the sample is written once per model into a temporary
 // Batch-form file with `model` replaced, and the files go through runBatch
-// concurrently, all with ONE MemoryLimiter instance. Going through runBatch
+// concurrently, all with ONE limiter instance. Going through runBatch
 // (rather than a compare-only loop) gives every model the pipeline's retries,
 // resume-safe results files and exact summary for free. Each sampled line is
 // written at its original line number (blank lines, which the reader skips,
@@ -30,7 +30,7 @@ import type { PriceTable } from '../pricing/prices.js';
 import { ConfigError, InputError } from '../shared/errors.js';
 import type { RunEvent } from '../shared/events.js';
 import { outputOf } from './export.js';
-import { MemoryLimiter } from '../pipeline/limit.js';
+import { RateLimiter } from '../pipeline/limit.js';
 import { isInputProblem } from '../pipeline/plan.js';
 import { endpointOfBody, isSuccessRecord } from '../shared/records.js';
 import { runBatch, type RunResult } from '../pipeline/run.js';
@@ -123,7 +123,8 @@ export async function compareModels(options: CompareOptions): Promise<CompareRes
   const outDir = options.outDir ?? dirname(options.input);
   const stem = outputStem(options.input);
   const folder = await mkdtemp(join(tmpdir(), 'oai-batch-compare-'));
-  const limiter = new MemoryLimiter({ rpm: options.rpm, tpm: options.tpm, headroom: options.headroom });
+  // One limiter for every model; over the shared store when one is given (--redis), else this process's memory.
+  const limiter = new RateLimiter({ rpm: options.rpm, tpm: options.tpm, headroom: options.headroom, store: options.budgetStore });
   let runs: Array<{ model: string; files: ModelComparison['files']; result: RunResult }>;
   try {
     const planned = await Promise.all(

@@ -14,10 +14,10 @@
 // Per model, one lane queues acquisitions in order; only its head asks the
 // store, so a slow store costs one round trip per grant, not one per waiter.
 
-import { OaiBatchError, RequestTooLargeError } from '../shared/errors.js';
+import { BudgetStoreUnavailableError, OaiBatchError, RequestTooLargeError } from '../shared/errors.js';
 import { parseRateLimitHeaders, type HeaderMap, type RateLimitHeaders } from '../shared/headers.js';
 import type { LimitSource, ModelLimitState } from '../shared/types.js';
-import type { BucketRates, BudgetStore, SharedModelState } from '../stores/budget-store.js';
+import { lowestLimit, type BucketRates, type BudgetStore, type SharedModelState } from '../stores/budget-store.js';
 import { MemoryBudgetStore } from '../stores/memory-budget.js';
 import { defaultRateLimitWaitMs } from './send/retry.js';
 import { serverRate, serverWait, type ServerView } from './limit/server-view.js';
@@ -159,7 +159,12 @@ export class RateLimiter implements Limiter {
     await this.#learn(lane, record, headers);
     lane.consecutivePenalties += 1;
     const pauseMs = waitMs ?? defaultRateLimitWaitMs(lane.consecutivePenalties);
-    this.#remember(lane, await this.#store.pause(lane.model, pauseMs));
+    try {
+      this.#remember(lane, await this.#store.pause(lane.model, pauseMs));
+    } catch (error) {
+      // A shared store that is away cannot hold the pause; the next take waits for it (or reports it lost).
+      if (!(error instanceof BudgetStoreUnavailableError)) throw error;
+    }
     this.#nudge(lane);
     return pauseMs;
   }
@@ -175,7 +180,11 @@ export class RateLimiter implements Limiter {
     const now = this.#now();
     const out: Record<string, ModelLimitState> = {};
     for (const lane of this.#lanes.values()) {
-      const shared = await this.#store.read(lane.model);
+      const shared = await this.#store.read(lane.model).catch((error: unknown) => {
+        // A shared store that is away: show what this process last knew (a snapshot must not stop the run).
+        if (error instanceof BudgetStoreUnavailableError) return lane.shared;
+        throw error;
+      });
       const base = this.#baseRates(shared);
       out[lane.model] = {
         rpm: scaled(base.rpm, shared.rateFactor),
@@ -315,7 +324,14 @@ export class RateLimiter implements Limiter {
     const lowerRpm = isLower(parsed.limitRequests, lane.shared.limitRpm);
     const lowerTpm = isLower(parsed.limitTokens, lane.shared.limitTpm);
     if (lowerRpm || lowerTpm) {
-      this.#remember(lane, await this.#store.publishLimits(lane.model, { rpm: parsed.limitRequests, tpm: parsed.limitTokens }));
+      const limits = { rpm: parsed.limitRequests, tpm: parsed.limitTokens };
+      try {
+        this.#remember(lane, await this.#store.publishLimits(lane.model, limits));
+      } catch (error) {
+        // A shared store that is away: keep the limits here (an answer is never lost for it); the next take waits for the store.
+        if (!(error instanceof BudgetStoreUnavailableError)) throw error;
+        lane.shared = { ...lane.shared, limitRpm: lowestLimit(lane.shared.limitRpm, limits.rpm), limitTpm: lowestLimit(lane.shared.limitTpm, limits.tpm) };
+      }
     }
   }
 

@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream';
 import { ConfigError } from '../shared/errors.js';
 import type { EventListener } from '../shared/events.js';
 import type { Limiter } from './limit.js';
+import type { BudgetStore } from '../stores/budget-store.js';
+import type { Shard } from '../shared/shard.js';
 import type { TransportKind, TransportOptions } from './send/transport.js';
 import type { Endpoint } from '../shared/types.js';
 import type { PriceTable } from '../pricing/prices.js';
@@ -65,6 +67,13 @@ export interface RunOptions {
   onEvent?: EventListener;
   /** Replace the in-memory limiter (e.g. one shared by many workers). */
   limiter?: Limiter;
+  /**
+   * Where the limiter keeps the rate budgets (--redis: a store several workers
+   * share, DESIGN.md §6). Default: this process's memory. The caller closes it.
+   */
+  budgetStore?: BudgetStore;
+  /** Only the lines whose custom_id hashes to this shard (--shard I/N); counts and the summary are about them alone. */
+  shard?: Shard;
   /** Progress events every N ms. Default 1,000. */
   progressIntervalMs?: number;
   /** Summary rewritten every N ms. Default 5,000. */
@@ -76,7 +85,10 @@ export interface RunOptions {
 }
 
 /** How a run sends: connection, client, budgets, concurrency, timeout, attempts. Shared by `run` and `compare` (each compared model is a run). */
-export type SendingRunOptions = Pick<RunOptions, 'transport' | 'transportKind' | 'rpm' | 'tpm' | 'headroom' | 'concurrency' | 'timeoutMs' | 'maxAttempts'>;
+export type SendingRunOptions = Pick<
+  RunOptions,
+  'transport' | 'transportKind' | 'rpm' | 'tpm' | 'headroom' | 'concurrency' | 'timeoutMs' | 'maxAttempts' | 'budgetStore'
+>;
 
 /** The sending options out of a larger options object. */
 export function sendingOptionsOf(options: SendingRunOptions): SendingRunOptions {
@@ -89,6 +101,7 @@ export function sendingOptionsOf(options: SendingRunOptions): SendingRunOptions 
     concurrency: options.concurrency,
     timeoutMs: options.timeoutMs,
     maxAttempts: options.maxAttempts,
+    budgetStore: options.budgetStore,
   };
 }
 

@@ -18,6 +18,7 @@ import { RateLimiter, type Limiter } from './limit.js';
 import { SpendGuard } from './limit/spend-cap.js';
 import { resolveRunOptions, type ResolvedRunOptions, type RunOptions } from './options.js';
 import { createPlanContext, isInputProblem, modelOfRecord, planRecord } from './plan.js';
+import { inShard } from './plan/shard.js';
 import { openInput, readRecords, type InputSource } from './read.js';
 import { Recorder } from './record.js';
 import { checkOutputs, exists, prepareResume } from './record/outputs.js';
@@ -61,7 +62,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   if (o.maxCostUsd !== undefined && o.input !== '-') await refuseUnpricedModels(o, ledger);
 
   const stopping = new RunStopping({ drainTimeoutMs: o.drainTimeoutMs, emit });
-  const limiter: Limiter = o.limiter ?? new RateLimiter({ rpm: o.rpm, tpm: o.tpm, headroom: o.headroom });
+  const limiter: Limiter = o.limiter ?? new RateLimiter({ rpm: o.rpm, tpm: o.tpm, headroom: o.headroom, store: o.budgetStore });
   const transport = createTransport({ ...o.transport, connections: Math.min(o.concurrency, 256) }, o.transportKind);
   const slots = new Slots(Math.min(o.concurrency, INITIAL_CONCURRENCY));
   const tuner = new ConcurrencyTuner(now());
@@ -171,7 +172,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   };
   try {
     const context = createPlanContext(o.endpoint, o.maxLineBytes);
-    for await (const record of readRecords(source.stream, o.maxLineBytes)) {
+    for await (const record of inShard(readRecords(source.stream, o.maxLineBytes), o.shard)) {
       if (o.limit !== undefined && stats.lines >= o.limit) break;
       if (stopping.abandon.aborted) break;
       stats.lines += 1;

@@ -43,7 +43,13 @@ export const DEFAULT_REDIS_TIMEOUT_SECONDS = 60;
 const DEFAULT_IDLE_TTL_MS = 10 * 60_000;
 /** One attempt of an operation may take this long before it counts as a lost connection. */
 const ATTEMPT_TIMEOUT_MS = 5_000;
-/** A read is for display: it never waits for a lost Redis. */
+/**
+ * Only a take waits the whole timeout for a lost Redis. Publishing limits and
+ * a 429's pause wait this long at most: the limiter keeps the limits itself
+ * (and this store writes them back), and must not hold an answer for the store.
+ */
+const SIDE_PATIENCE_MS = 2_000;
+/** A read is for display: one short attempt, no waiting. */
 const READ_TIMEOUT_MS = 1_000;
 /** While Redis is away, operations look again this often (or as soon as the client is back). */
 const RETRY_EVERY_MS = 200;
@@ -88,22 +94,25 @@ export class RedisBudgetStore implements BudgetStore {
 
   async take(model: string, tokens: number, rates: BucketRates): Promise<TakeResult> {
     const known = this.#known.get(model);
-    const reply = await this.#run(model, 'take', [tokens, rates.rpm, rates.tpm, rates.burstMs, known?.rpm ?? null, known?.tpm ?? null], true);
+    const reply = await this.#run(model, 'take', [tokens, rates.rpm, rates.tpm, rates.burstMs, known?.rpm ?? null, known?.tpm ?? null], this.#timeoutMs);
     const state = this.#state(model, reply);
     return reply[0] === '1' ? { granted: true, state } : { granted: false, waitMs: parseNumber(reply[1]) ?? 0, state };
   }
 
+  /** Waits at most a couple of seconds for a lost Redis; the limits are kept here either way and written back by the next take. */
   async publishLimits(model: string, limits: { rpm: number | null; tpm: number | null }): Promise<SharedModelState> {
-    return this.#state(model, await this.#run(model, 'publish', [limits.rpm, limits.tpm], true));
+    this.#know(model, limits.rpm, limits.tpm);
+    return this.#state(model, await this.#run(model, 'publish', [limits.rpm, limits.tpm], Math.min(SIDE_PATIENCE_MS, this.#timeoutMs)));
   }
 
+  /** Waits at most a couple of seconds for a lost Redis (then BudgetStoreUnavailableError: the pause is not shared). */
   async pause(model: string, pauseMs: number): Promise<SharedModelState> {
-    return this.#state(model, await this.#run(model, 'pause', [pauseMs], true));
+    return this.#state(model, await this.#run(model, 'pause', [pauseMs], Math.min(SIDE_PATIENCE_MS, this.#timeoutMs)));
   }
 
   /** No side effects, and no waiting: while Redis is away it fails at once (callers show what they last knew). */
   async read(model: string): Promise<SharedModelState> {
-    return this.#state(model, await this.#run(model, 'read', [], false));
+    return this.#state(model, await this.#run(model, 'read', [], null));
   }
 
   async close(): Promise<void> {
@@ -116,14 +125,18 @@ export class RedisBudgetStore implements BudgetStore {
     }
   }
 
-  /** Runs the script, waiting out a lost connection for up to timeoutMs (when `isPatient`). */
-  async #run(model: string, op: string, args: Array<number | null>, isPatient: boolean): Promise<Reply> {
+  /**
+   * Runs the script. While Redis is away, tries again until it has been away
+   * `patienceMs` in all (counted from the first failure of any operation);
+   * null = one short attempt.
+   */
+  async #run(model: string, op: string, args: Array<number | null>, patienceMs: number | null): Promise<Reply> {
     const argv = [op, this.#now ? String(this.#now()) : '', String(this.#idleTtlMs), ...args.map((a) => (a === null ? '' : String(a)))];
     const key = this.#prefix + model;
     for (;;) {
       if (this.#isClosed) throw new OaiBatchError('the Redis budget store was closed', 'limiter_closed');
       try {
-        const reply = await this.#attempt(key, argv, isPatient ? ATTEMPT_TIMEOUT_MS : READ_TIMEOUT_MS);
+        const reply = await this.#attempt(key, argv, patienceMs === null ? READ_TIMEOUT_MS : ATTEMPT_TIMEOUT_MS);
         this.#restored();
         return reply;
       } catch (error) {
@@ -132,8 +145,8 @@ export class RedisBudgetStore implements BudgetStore {
         }
         this.#lost(error);
         const downForMs = Date.now() - (this.#downSince ?? Date.now());
-        if (!isPatient || downForMs >= this.#timeoutMs) throw this.#unavailable(downForMs);
-        await this.#readyOrAfter(Math.min(RETRY_EVERY_MS, this.#timeoutMs - downForMs));
+        if (patienceMs === null || downForMs >= patienceMs) throw this.#unavailable(downForMs);
+        await this.#readyOrAfter(Math.min(RETRY_EVERY_MS, patienceMs - downForMs));
       }
     }
   }
@@ -218,9 +231,13 @@ export class RedisBudgetStore implements BudgetStore {
       pausedForMs: parseNumber(reply[4]) ?? 0,
       rateFactor: parseNumber(reply[5]) ?? 1,
     };
-    const known = this.#known.get(model);
-    this.#known.set(model, { rpm: lowestLimit(known?.rpm ?? null, state.limitRpm), tpm: lowestLimit(known?.tpm ?? null, state.limitTpm) });
+    this.#know(model, state.limitRpm, state.limitTpm);
     return state;
+  }
+
+  #know(model: string, rpm: number | null, tpm: number | null): void {
+    const known = this.#known.get(model);
+    this.#known.set(model, { rpm: lowestLimit(known?.rpm ?? null, rpm), tpm: lowestLimit(known?.tpm ?? null, tpm) });
   }
 }
 

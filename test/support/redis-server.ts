@@ -67,8 +67,9 @@ export async function startRedisServer(options: { password?: string } = {}): Pro
     process.kill('SIGKILL');
     await exited;
   };
-  const withClient = async <T>(use: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T> => {
-    const client = createClient({ url });
+  const newClient = () => createClient({ url });
+  const withClient = async <T>(use: (client: ReturnType<typeof newClient>) => Promise<T>): Promise<T> => {
+    const client = newClient();
     client.on('error', () => {});
     await client.connect();
     try {
