@@ -11,7 +11,7 @@
 //       re-seeding the limits this worker knew into a Redis that restarted empty.
 // The password in the URL never appears in a message: see redisUrlForDisplay.
 
-import { createClient, ErrorReply } from 'redis';
+import { ClientOfflineError, createClient, ErrorReply } from 'redis';
 import { BudgetStoreUnavailableError, ConnectionError, OaiBatchError } from '../shared/errors.js';
 import { redisSecretsOf, redisUrlForDisplay, scrubSecrets } from './redis-url.js';
 import { lowestLimit, type BucketRates, type BudgetStore, type SharedModelState, type TakeResult } from './budget-store.js';
@@ -72,6 +72,8 @@ export class RedisBudgetStore implements BudgetStore {
   /** When operations started failing (Date.now), or null while Redis answers. */
   #downSince: number | null = null;
   #lastError: unknown = null;
+  /** The connection's own last error (refused, reset…): says more than "the client is offline". */
+  #socketError: unknown = null;
   #isClosed = false;
   /** The lowest limits this worker has seen per model: written back into a Redis that lost them. */
   readonly #known = new Map<string, { rpm: number | null; tpm: number | null }>();
@@ -88,7 +90,7 @@ export class RedisBudgetStore implements BudgetStore {
     this.#now = options.now;
     this.#onStatus = options.onStatus;
     client.on('error', (error: unknown) => {
-      this.#lastError = error;
+      this.#socketError = error;
     });
   }
 
@@ -202,9 +204,8 @@ export class RedisBudgetStore implements BudgetStore {
   }
 
   #reason(): string {
-    const error = this.#lastError as { message?: unknown; code?: unknown } | null;
-    const text = error && typeof error.message === 'string' && error.message !== '' ? error.message : String(error?.code ?? 'connection lost');
-    return this.#scrub(text);
+    const error = this.#lastError instanceof ClientOfflineError && this.#socketError !== null ? this.#socketError : this.#lastError;
+    return this.#scrub(messageOf(error ?? 'connection lost'));
   }
 
   #scrub(text: string): string {
