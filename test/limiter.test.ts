@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HeaderMap } from '../src/shared/headers.js';
-import { MemoryLimiter, type Grant, type LimiterOptions } from '../src/pipeline/limit.js';
-import { RequestTooLargeError } from '../src/shared/errors.js';
+import { MemoryLimiter, RateLimiter, type Grant, type LimiterOptions } from '../src/pipeline/limit.js';
+import { BudgetStoreUnavailableError, RequestTooLargeError } from '../src/shared/errors.js';
+import { MemoryBudgetStore } from '../src/stores/memory-budget.js';
 import { RECOVERY_PER_SECOND, SLOWDOWN_FACTOR } from '../src/stores/budget-store.js';
 
 type MemoryLimiterOptions = Omit<LimiterOptions, 'store'>;
@@ -26,7 +27,7 @@ function limiter(options: MemoryLimiterOptions = {}): MemoryLimiter {
 }
 
 /** Queues `count` acquisitions at once and records when each is granted (ms since T0). */
-function queue(l: MemoryLimiter, model: string, tokens: number, count: number): { times: number[]; grants: Grant[] } {
+function queue(l: RateLimiter, model: string, tokens: number, count: number): { times: number[]; grants: Grant[] } {
   const times: number[] = [];
   const grants: Grant[] = [];
   for (let i = 0; i < count; i++) {
@@ -42,7 +43,7 @@ function queue(l: MemoryLimiter, model: string, tokens: number, count: number): 
 }
 
 /** Acquires, moving the simulated clock until the grant comes (at most `limitMs`). */
-async function acquireSoon(l: MemoryLimiter, model: string, tokens: number, limitMs = 120_000): Promise<Grant> {
+async function acquireSoon(l: RateLimiter, model: string, tokens: number, limitMs = 120_000): Promise<Grant> {
   let grant: Grant | undefined;
   void l.acquire(model, tokens).then((g) => (grant = g));
   const deadline = Date.now() + limitMs;
@@ -471,5 +472,38 @@ describe('MemoryLimiter cancellation and shutdown', () => {
     l.release(grant);
     expect((await l.snapshot()).m).toMatchObject({ inFlight: 0, waiting: 2 });
     l.close();
+  });
+});
+
+describe('RateLimiter over a store other workers share', () => {
+  /** Two limiters over one store: two workers of a fleet. */
+  function fleet(): { store: MemoryBudgetStore; first: RateLimiter; second: RateLimiter } {
+    const store = new MemoryBudgetStore({ now: () => Date.now() });
+    return { store, first: new RateLimiter({ store, now: () => Date.now() }), second: new RateLimiter({ store, now: () => Date.now() }) };
+  }
+
+  it('joins at the limits the fleet learned, without resetting the shared budget to a fresh burst', async () => {
+    const { first, second } = fleet();
+    const grant = await acquireSoon(first, 'm', 1);
+    await first.observe(grant, limitHeaders());
+    first.release(grant);
+    // 0.9 × 600/min, burst 500 ms: 4.5 requests; the first worker takes them all.
+    expect(queue(first, 'm', 1, 10).times.length).toBe(0);
+    await vi.advanceTimersByTimeAsync(0);
+    const second0 = queue(second, 'm', 1, 10);
+    await vi.advanceTimersByTimeAsync(0);
+    // The second worker waits for the refill like the first: nothing at t = 0.
+    expect(second0.times).toEqual([]);
+    await first.close();
+    await second.close();
+  });
+
+  it('shows what it last knew when the shared store is away', async () => {
+    const store = new MemoryBudgetStore({ now: () => Date.now() });
+    const l = new RateLimiter({ store, rpm: 600 });
+    await acquireSoon(l, 'm', 1);
+    store.read = () => Promise.reject(new BudgetStoreUnavailableError('away'));
+    expect((await l.snapshot()).m).toMatchObject({ rpm: 600, inFlight: 1 });
+    await l.close();
   });
 });

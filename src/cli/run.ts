@@ -153,7 +153,16 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
   const listeners: EventListener[] = [];
   const view = createProgressView(io.stderr, { quiet: options.quiet || options.logFormat === 'json', input: options.input });
   listeners.push(view.onEvent);
-  const extras = await attachObservers(options, io, listeners);
+  let extras: Awaited<ReturnType<typeof attachObservers>>;
+  try {
+    extras = await attachObservers(options, io, listeners);
+  } catch (error) {
+    // An open Redis connection (or simulator) would keep the process alive after the error.
+    view.stop();
+    await budget.close();
+    await connection.close();
+    throw error;
+  }
   const runOptions: RunOptions = {
     input: options.input,
     stdin: io.stdin,

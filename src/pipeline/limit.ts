@@ -89,6 +89,8 @@ class Lane {
   shared: SharedModelState = { limitRpm: null, limitTpm: null, pausedForMs: 0, rateFactor: 1 };
   /** Whether an answer (or a 429) has arrived for the model in this process. */
   isAnswered = false;
+  /** Whether the lane has looked at the store's state yet (a shared store may know the limits already). */
+  hasReadStore = false;
   inFlight = 0;
   seq = 0;
   tokenSeq = 0;
@@ -230,6 +232,17 @@ export class RateLimiter implements Limiter {
     lane.isPumping = true;
     try {
       while (lane.waiters.length > 0 && !this.#isClosed) {
+        if (!lane.hasReadStore) {
+          // Other workers may have learned the model's limits already: the first take asks at those
+          // rates, not as if unlimited (which would reset the shared buckets to a fresh burst).
+          lane.hasReadStore = true;
+          try {
+            this.#remember(lane, await this.#store.read(lane.model));
+          } catch (error) {
+            if (!(error instanceof BudgetStoreUnavailableError)) throw error;
+          }
+          continue;
+        }
         const head = lane.waiters[0] as Waiter;
         const tooLarge = this.#tooLarge(lane, head.tokens);
         if (tooLarge) {
