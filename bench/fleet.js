@@ -4,6 +4,7 @@
 //   npm run build && node bench/fleet.js                   every scenario (≈ 20 minutes on 2 cores)
 //   node bench/fleet.js --only shared,overhead,kill,outage  some of them
 //   node bench/fleet.js --only shared --cases rpm --workers 8 --budget redis
+//   node bench/fleet.js --only outage --down 90
 //
 // shared:   4 and 8 workers (--shard I/N), a 600 RPM case and a token-bound
 //           case, limits learned from headers (no --rpm/--tpm), with --redis
@@ -305,17 +306,26 @@ async function kill() {
     const running = Array.from({ length: workers }, (_, i) => startWorker(workerArgs(input, dir, i, workers, redis.url), sim.url, { json: i === 1 }));
     const victim = running[1];
     const results1 = join(dir, 'in.shard-1-of-4.results.jsonl');
-    while ((await successIds(results1)).size < 40) await sleep(50);
+    // In flight: started by the victim (its JSON log) and not finished.
+    const inFlight = () => {
+      const open = new Set();
+      for (const line of victim.stderr().split('\n')) {
+        let e;
+        try {
+          e = JSON.parse(line);
+        } catch {
+          continue; // not JSON, or the line is still being written
+        }
+        if (e.event === 'request_started') open.add(e.custom_id);
+        if (e.event === 'request_finished') open.delete(e.custom_id);
+      }
+      return open;
+    };
+    // Mid-run, at a moment it has requests out (at 600 RPM over 4 workers and 100 ms, one or two).
+    while ((await successIds(results1)).size < 40 || inFlight().size === 0) await sleep(5);
     victim.child.kill('SIGKILL');
     await victim.done;
-    // In flight when killed: started by the victim (JSON log) and not finished.
-    const open = new Set();
-    for (const line of victim.stderr().split('\n')) {
-      if (!line.startsWith('{')) continue;
-      const e = JSON.parse(line);
-      if (e.event === 'request_started') open.add(e.custom_id);
-      if (e.event === 'request_finished') open.delete(e.custom_id);
-    }
+    const open = inFlight();
     const recordedAtKill = (await successIds(results1)).size;
     const restarted = startWorker(workerArgs(input, dir, 1, workers, redis.url, ['--resume']), sim.url);
     const others = await Promise.all([running[0].done, running[2].done, running[3].done, restarted.done]);
@@ -352,7 +362,7 @@ async function outage() {
   const c = CASES.rpm;
   const workers = 4;
   const rows = [];
-  for (const downSeconds of [10, 90]) {
+  for (const downSeconds of listArg('--down', ['10', '90']).map(Number)) {
     const dir = await freshDir(`outage-${downSeconds}`);
     const input = join(dir, 'in.jsonl');
     await writeLines(input, c.lines, c.make);
@@ -367,6 +377,7 @@ async function outage() {
       await sleep(downSeconds * 1000);
       await redis.start();
       const first = await Promise.all(running.map((w) => w.done));
+      for (const r of first) if (r.code !== 0 && r.code !== 3) process.stderr.write(`  a worker exited ${r.code}:\n${r.stderr.slice(-2000)}\n`);
       let resumed = null;
       if (first.some((r) => r.code !== 0)) {
         resumed = await Promise.all(Array.from({ length: workers }, (_, i) => startWorker(workerArgs(input, dir, i, workers, redis.url, ['--resume']), sim.url).done));
