@@ -5,7 +5,7 @@ import { ConfigError } from '../shared/errors.js';
 import type { EventListener } from '../shared/events.js';
 import type { Limiter } from './limit.js';
 import type { TransportKind, TransportOptions } from './send/transport.js';
-import type { Endpoint } from '../shared/types.js';
+import { DEFAULT_MAX_LINE_BYTES, type Endpoint } from '../shared/types.js';
 import type { PriceTable } from '../pricing/prices.js';
 
 export interface RunOptions {
@@ -119,7 +119,7 @@ export function resolveRunOptions(options: RunOptions): ResolvedRunOptions {
     concurrency: 512,
     maxAttempts: 6,
     timeoutMs: 120_000,
-    maxLineBytes: 8 * 1024 * 1024,
+    maxLineBytes: DEFAULT_MAX_LINE_BYTES,
     drainTimeoutMs: 30_000,
     progressIntervalMs: 1000,
     summaryIntervalMs: 5000,

@@ -16,6 +16,7 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import streamArray from 'stream-json/streamers/stream-array.js';
 import { InputError } from '../shared/errors.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../shared/types.js';
 
 export type RawRecord =
   /** A JSONL line's text (BOM and trailing CR removed); blank lines are not produced. */
@@ -38,7 +39,6 @@ export interface InputSource {
   close(): void;
 }
 
-export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
 
 /** Opens the input; a missing or unreadable file is an InputError (exit 1) before anything is sent. */
 export async function openInput(path: string, stdin?: Readable): Promise<InputSource> {

@@ -6,6 +6,9 @@
 /** OpenAI's API base; OPENAI_BASE_URL or --base-url replace it. */
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
+/** Longest accepted input line (--max-line-bytes), bytes: 8 MiB. */
+export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
+
 /** The POST endpoints a line may name (Batch API `url` values). */
 export const ENDPOINTS = [
   '/v1/chat/completions',
