@@ -30,6 +30,7 @@ export interface RunCliOptions extends SendingOptions {
   summary: string;
   endpoint: Endpoint;
   maxCostUsd: number | undefined;
+  maxTotalCostUsd: number | undefined;
   resume: boolean;
   overwrite: boolean;
   force: boolean;
@@ -57,6 +58,7 @@ export function runBuilder(yargs: Argv): Argv {
       .option('summary', { type: 'string', describe: 'summary JSON (default: <input>.summary.json)' })
       .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'endpoint for bare-form lines' })
       .option('max-cost', { type: 'number', describe: "stop before this run's spend could pass this many USD" })
+      .option('max-total-cost', { type: 'number', describe: "stop before the whole file's spend (earlier runs included) could pass this many USD" })
       .option('resume', { type: 'boolean', default: false, describe: 'continue an existing results file, skipping what succeeded' })
       .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing results file' })
       .option('force', { type: 'boolean', default: false, describe: 'resume even though a line-N keyed input changed' })
@@ -100,6 +102,7 @@ export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): 
     endpoint,
     ...sendingOptions(args, io.env),
     maxCostUsd: optionalNumber(args, 'max-cost', 0),
+    maxTotalCostUsd: optionalNumber(args, 'max-total-cost', 0),
     resume,
     overwrite,
     force: args.force === true,
@@ -145,6 +148,7 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
     endpoint: options.endpoint,
     ...sendingRunOptions(options, connection.transport),
     maxCostUsd: options.maxCostUsd,
+    maxTotalCostUsd: options.maxTotalCostUsd,
     resume: options.resume,
     overwrite: options.overwrite,
     force: options.force,

@@ -184,6 +184,8 @@ export interface ModelTotals {
   output_audio_tokens: number;
   /** null when the model has no price (then it is listed in `unpriced_models`). */
   cost_usd: number | null;
+  /** Answers of this model that carried no usage (their cost is unknown); absent when none. */
+  requests_without_usage?: number;
 }
 
 export interface Alert {
@@ -222,6 +224,10 @@ export interface Summary {
   limits: Record<string, LimitReport>;
   alerts: Alert[];
   warnings: string[];
+  /** This run's spend alone, USD (cost_usd covers the whole file, earlier runs included). */
+  run_cost_usd: number;
+  /** Answers that carried no usage: their cost is unknown, never counted as free. */
+  requests_without_usage: number;
   stopped_reason: StoppedReason | null;
 }
 
