@@ -179,7 +179,7 @@ export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise
   let unlock = async (): Promise<void> => {};
   try {
     // Every action but status rewrites the manifest: one at a time.
-    if (options.action !== 'status') unlock = await (await import('../batch/lock.js')).lockManifest(options.manifest);
+    if (options.action !== 'status') unlock = await (await import('../shared/lock.js')).lockFile(options.manifest, 'manifest_locked');
     switch (options.action) {
       case 'submit':
         return await submitAction(options, io, api, connection.transport.baseUrl, view);

@@ -11,6 +11,7 @@ import { CostLedger } from '../pricing/ledger.js';
 import { ConfigError, WriteError } from '../shared/errors.js';
 import type { RunEvent } from '../shared/events.js';
 import { fingerprintFile } from '../shared/fingerprint.js';
+import { lockFile } from '../shared/lock.js';
 import type { KeySet } from '../shared/keyset.js';
 import { recordIds } from '../shared/records.js';
 import type { RequestItem, Summary } from '../shared/types.js';
@@ -21,7 +22,7 @@ import { createPlanContext, isInputProblem, modelOfRecord, planRecord } from './
 import { openInput, readRecords, type InputSource } from './read.js';
 import { Recorder } from './record.js';
 import { checkOutputs, exists, prepareResume } from './record/outputs.js';
-import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record/writer.js';
+import { closeWriters, openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record/writer.js';
 import { RunStopping } from './run/stopping.js';
 import { SendStage } from './send.js';
 import { ConcurrencyTuner, INITIAL_CONCURRENCY } from './send/concurrency.js';
@@ -38,11 +39,17 @@ export interface RunResult {
 export async function runBatch(options: RunOptions): Promise<RunResult> {
   const o = resolveRunOptions(options);
   await checkOutputs(o);
-  const source = await openInput(o.input, o.stdin);
+  // Two runs appending to one results file would pay twice and record duplicates.
+  const unlock = await lockFile(o.output, 'results_locked');
   try {
-    return await runPipeline(o, source);
+    const source = await openInput(o.input, o.stdin);
+    try {
+      return await runPipeline(o, source);
+    } finally {
+      source.close();
+    }
   } finally {
-    source.close();
+    await unlock();
   }
 }
 
@@ -212,9 +219,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     stopping.detach();
     // A limiter passed in may be shared with other runs still going (compare): its owner closes it.
     if (!o.limiter) await limiter.close();
-    for (const closed of await Promise.allSettled([results.close(), errors.close()])) {
-      if (closed.status === 'rejected') fail(closed.reason);
-    }
+    await closeWriters(results, errors).catch(fail);
     await transport.close().catch(() => {});
   }
   const summary = await writeSummary(true);

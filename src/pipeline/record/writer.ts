@@ -210,6 +210,13 @@ async function writeAll(file: FileHandle, path: string, bytes: Buffer): Promise<
   }
 }
 
+/** Closes every writer; rejects with the first failure once all are closed (a full disk must not pass unnoticed). */
+export async function closeWriters(...writers: JsonlWriter[]): Promise<void> {
+  const closed = await Promise.allSettled(writers.map((writer) => writer.close()));
+  const failed = closed.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 let temporaryCount = 0;
 
 /** Writes a whole file atomically: a temporary file beside it, fsynced, then renamed over it. */
