@@ -12,6 +12,7 @@ import { ConfigError, WriteError } from '../shared/errors.js';
 import type { RunEvent } from '../shared/events.js';
 import { fingerprintFile } from '../shared/fingerprint.js';
 import { lockFile } from '../shared/lock.js';
+import { redactUrlCredentials } from '../shared/redact.js';
 import type { KeySet } from '../shared/keyset.js';
 import { recordIds } from '../shared/records.js';
 import type { RequestItem, Summary } from '../shared/types.js';
@@ -27,7 +28,8 @@ import { RunStopping } from './run/stopping.js';
 import { SendStage } from './send.js';
 import { ConcurrencyTuner, INITIAL_CONCURRENCY } from './send/concurrency.js';
 import { Slots } from './send/slots.js';
-import { createTransport } from './send/transport.js';
+import { Reachability } from './send/reachability.js';
+import { createTransport, proxyFor, type TransportOptions } from './send/transport.js';
 import { RunStats, buildSummary, exitCodeOf } from './summarise.js';
 import { progressOf } from './summarise/progress.js';
 
@@ -97,6 +99,8 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     random: o.random,
     now,
     emit,
+    reachability: new Reachability(),
+    target: describeTarget(o.transport),
     requestStop: (reason, message) => stopping.request(reason, message),
   });
   const results: JsonlWriter = await openJsonlWriter(o.output, { append: resume !== null });
@@ -227,6 +231,12 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   emit({ type: 'progress', progress: await progress() });
   emit({ type: 'finished', summary });
   return { summary, exitCode: exitCodeOf(summary) };
+}
+
+/** The server as messages name it: the base URL, and the proxy when one is in use (credentials hidden). */
+function describeTarget(transport: TransportOptions): string {
+  const proxy = proxyFor(transport.baseUrl, transport.env ?? process.env);
+  return proxy ? `${transport.baseUrl} through the proxy ${redactUrlCredentials(proxy)}` : transport.baseUrl;
 }
 
 /** The spend caps the flags set; --max-total-cost counts what earlier runs of the file spent. */
