@@ -102,3 +102,20 @@ describe("this run's spend and the whole file's", () => {
     expect(summary.run_cost_usd).toBeLessThan(spent);
   });
 });
+
+describe('requests abandoned in flight', () => {
+  it('are counted as possibly billed and warned about after --drain-timeout', async () => {
+    const s = await simulator({ latencyMs: 3000 });
+    const input = dir.file('abandon.jsonl');
+    await writeJsonl(input, Array.from({ length: 8 }, (_, i) => miniLine(i)));
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(new Error('SIGINT')), 300);
+    const { summary, exitCode } = await runBatch(
+      options(input, s, { rpm: 60_000, concurrency: 8, drainTimeoutMs: 100, signal: stop.signal, maxCostUsd: 1 }),
+    );
+    expect(exitCode).toBe(3);
+    expect(summary.stopped_reason).toBe('interrupted');
+    expect(summary.requests.pending).toBe(8);
+    expect(summary.warnings.join('\n')).toContain('8 requests were abandoned in flight (--drain-timeout or a second signal): the server may have answered and billed them');
+  });
+});

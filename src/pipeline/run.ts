@@ -141,7 +141,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
       stoppedReason: stopping.reason,
       finished,
       now: now(),
-      warnings: [...warnings, ...(spend?.warnings() ?? [])],
+      warnings: [...warnings, ...sender.warnings(), ...(spend?.warnings() ?? [])],
       thresholds: { errorRate: o.failOnErrorRate, rateLimitRate: o.failOnRateLimitRate },
       earlierCostUsd,
     });

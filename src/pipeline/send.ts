@@ -38,8 +38,12 @@ export type SendResult =
       attempts: number;
       latencyMs: number;
     }
-  /** Not finished: the run stopped (an interrupt, the cap, a stop verdict), or the request was abandoned in flight. */
-  | { kind: 'stopped'; attempts: number; response: HttpResponse | null; verdict: Verdict | null };
+  /**
+   * Not finished: the run stopped (an interrupt, the cap, a stop verdict), or
+   * the request was abandoned in flight (`abandoned`: the server may have
+   * answered, and billed, it).
+   */
+  | { kind: 'stopped'; attempts: number; response: HttpResponse | null; verdict: Verdict | null; abandoned?: boolean };
 
 /** Where attempts wait before they leave, and what they report. */
 export interface Journey {
@@ -100,7 +104,7 @@ export async function sendWithRetry(journey: Journey, deps: SendDeps): Promise<S
   let last: { response: HttpResponse | null; verdict: Verdict | null } = { response: null, verdict: null };
   /** Answers the server had given (to anyone) when this request's connection failures began; null while it has none. */
   let answersAtFirstConnectionFailure: number | null = null;
-  const stopped = (): SendResult => ({ kind: 'stopped', attempts, ...last });
+  const stopped = (): Extract<SendResult, { kind: 'stopped' }> => ({ kind: 'stopped', attempts, ...last });
 
   for (;;) {
     if (stop.aborted) return stopped();
@@ -144,7 +148,7 @@ export async function sendWithRetry(journey: Journey, deps: SendDeps): Promise<S
       } catch (error) {
         if (deps.abandon?.aborted || (journey.request.signal?.aborted ?? false)) {
           limiter.release(grant);
-          if (deps.abandon?.aborted) return stopped();
+          if (deps.abandon?.aborted) return { ...stopped(), abandoned: true };
           throw error;
         }
         if (!(error instanceof ConnectionError || error instanceof TimeoutError)) {
@@ -277,6 +281,7 @@ export type ItemResult = SendResult & { reservation: Reservation | null };
 
 export class SendStage {
   readonly #o: SendStageOptions;
+  #abandoned = 0;
 
   constructor(options: SendStageOptions) {
     this.#o = options;
@@ -313,9 +318,20 @@ export class SendStage {
         },
       );
     } finally {
-      if (reservation && result?.kind !== 'answered') o.spend?.release(reservation);
+      if (reservation && result?.kind === 'stopped' && result.abandoned) o.spend?.settle(reservation, reservation.usd);
+      else if (reservation && result?.kind !== 'answered') o.spend?.release(reservation);
     }
+    if (result.kind === 'stopped' && result.abandoned) this.#abandoned += 1;
     return { ...result, reservation };
+  }
+
+  /** Warnings for the summary: requests abandoned in flight (after --drain-timeout or a second signal) may have been billed. */
+  warnings(): string[] {
+    if (this.#abandoned === 0) return [];
+    return [
+      `${this.#abandoned} requests were abandoned in flight (--drain-timeout or a second signal): the server may have answered and billed them; ` +
+        'they are pending, and --resume sends them again',
+    ];
   }
 
   #watcher(item: RequestItem, reservation: Reservation | null): JourneyWatcher {
