@@ -20,7 +20,7 @@ import { RateLimiter, type Limiter } from './limit.js';
 import { SpendGuard, type CapSetting } from './limit/spend-cap.js';
 import { resolveRunOptions, type ResolvedRunOptions, type RunOptions } from './options.js';
 import { createPlanContext, isInputProblem, modelOfRecord, planRecord } from './plan.js';
-import { openInput, readRecords, type InputSource } from './read.js';
+import { countRecords, openInput, readRecords, type InputSource } from './read.js';
 import { Recorder } from './record.js';
 import { checkOutputs, exists, prepareResume } from './record/outputs.js';
 import { closeWriters, openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record/writer.js';
@@ -111,7 +111,14 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   stopping.abandon.addEventListener('abort', () => void transport.destroy().catch(() => {}), { once: true });
   stopping.attach(o.signal, o.forceSignal);
 
-  let bytesAtLastLine = 0;
+  // The lines to do: counted beside the read (a native newline search), exact once the read reaches the end.
+  let linesInInput: number | null = null;
+  let isReadToEnd = false;
+  void countRecords(o.input).then((count) => (linesInInput ??= count), () => {});
+  const linesToDo = (): number | null => {
+    const lines = isReadToEnd ? stats.lines : linesInInput;
+    return lines === null ? null : o.limit === undefined ? lines : Math.min(o.limit, lines);
+  };
   let outstanding = 0;
   const tasks = new Set<Promise<void>>();
   const capacity: Array<() => void> = [];
@@ -119,7 +126,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     progressOf({
       now: now(),
       stats,
-      bytesAtLastLine,
+      linesToDo: linesToDo(),
       bytesRead: source.bytesRead(),
       bytesTotal: source.sizeBytes,
       inFlight: slots.held,
@@ -185,15 +192,21 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   };
   try {
     const context = createPlanContext(o.endpoint, o.maxLineBytes);
+    let isCutShort = false;
     for await (const record of readRecords(source.stream, o.maxLineBytes)) {
       if (o.limit !== undefined && stats.lines >= o.limit) break;
-      if (stopping.abandon.aborted) break;
+      if (stopping.abandon.aborted) {
+        isCutShort = true;
+        break;
+      }
       stats.lines += 1;
-      bytesAtLastLine = source.bytesRead();
       if (stopping.stop.aborted) {
         // Stopped: the rest of the file is only counted, so that `pending` says
         // how much is left (lines an earlier run finished still count as done).
-        if (o.input === '-') break;
+        if (o.input === '-') {
+          isCutShort = true;
+          break;
+        }
         if (done) {
           const planned = planRecord(record, context);
           if (!isInputProblem(planned)) skipIfDone(planned);
@@ -213,6 +226,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
       if (stopping.stop.aborted) continue;
       launch(planned);
     }
+    isReadToEnd = !isCutShort;
   } catch (error) {
     fail(error);
   }
