@@ -201,3 +201,16 @@ describe('the limiter seam over HTTP', () => {
     expect(events.filter((e) => e.type === 'request_started')).toHaveLength(s.stats().requests);
   });
 });
+
+describe('the cautious start over HTTP', () => {
+  it('sends a few requests per new model while its first answer is outstanding, not one alone', async () => {
+    const s = await simulator({ latencyMs: 1000 });
+    const input = dir.file('slow.jsonl');
+    await writeJsonl(input, Array.from({ length: 12 }, () => chatLine(0)).map((line, i) => ({ ...line, messages: [{ role: 'user', content: `q${i}` }] })));
+    const events: RunEvent[] = [];
+    const { exitCode } = await runBatch({ ...runOptions(input, s), onEvent: (e) => events.push(e) });
+    expect(exitCode).toBe(0);
+    const firstAnswer = events.findIndex((e) => e.type === 'attempt');
+    expect(events.slice(0, firstAnswer).filter((e) => e.type === 'request_started')).toHaveLength(4);
+  });
+});
