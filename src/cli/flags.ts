@@ -9,6 +9,8 @@ import type { TransportKind, TransportOptions } from '../pipeline/send/transport
 import { DEFAULT_BASE_URL, DEFAULT_MAX_LINE_BYTES, ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
 import type { InputScanOptions } from '../commands/validate.js';
 import type { Args } from './command.js';
+import { parseDurationMs } from '../shared/duration.js';
+import { defaultCachePath } from '../stores/response-cache.js';
 
 /** The input positional: a path, or `-` for stdin (yargs hands a lone `-` over as an empty string). */
 export function inputFlag(args: Args): string {
@@ -79,6 +81,25 @@ export function listFlag(args: Args, name: string): string[] | undefined {
   const parts = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(','));
   const list = parts.map((p) => p.trim()).filter((p) => p !== '');
   return list.length > 0 ? list : undefined;
+}
+
+/** `--cache [PATH]`, `--cache-ttl D`, `--dedup` (implied by --cache). */
+export function cacheFlags(args: Args, env: Record<string, string | undefined>): { cachePath: string | undefined; cacheTtlMs: number | undefined; dedup: boolean } {
+  const cache = args.cache;
+  let cachePath: string | undefined;
+  if (cache !== undefined) {
+    if (typeof cache !== 'string') throw new ConfigError(`Expected \`cache\` to be a path or nothing, got \`${String(cache)}\``);
+    cachePath = cache === '' ? defaultCachePath(env) : cache;
+  }
+  const ttl = args['cache-ttl'];
+  let cacheTtlMs: number | undefined;
+  if (ttl !== undefined) {
+    if (cachePath === undefined) throw new ConfigError('--cache-ttl needs --cache');
+    const ms = parseDurationMs(String(ttl));
+    if (ms === null || ms <= 0) throw new ConfigError(`Expected \`cache-ttl\` to be a duration such as 30d, 12h or 45m, got \`${String(ttl)}\``);
+    cacheTtlMs = ms;
+  }
+  return { cachePath, cacheTtlMs, dedup: args.dedup === true || cachePath !== undefined };
 }
 
 /** Where to send requests: a base URL and keys, or the built-in simulator. */

@@ -8,6 +8,7 @@ import { DEFAULT_MAX_LINE_BYTES, type Endpoint, type Summary } from '../shared/t
 import { defineCommand, type Args, type CliIO } from './command.js';
 import {
   choiceFlag,
+  cacheFlags,
   defaultOutputName,
   endpointFlag,
   inputFlag,
@@ -31,6 +32,10 @@ export interface RunCliOptions extends SendingOptions {
   endpoint: Endpoint;
   maxCostUsd: number | undefined;
   maxTotalCostUsd: number | undefined;
+  /** --cache: the response cache's path (the default one when the flag has no value); undefined without the flag. */
+  cachePath: string | undefined;
+  cacheTtlMs: number | undefined;
+  dedup: boolean;
   resume: boolean;
   overwrite: boolean;
   force: boolean;
@@ -59,6 +64,9 @@ export function runBuilder(yargs: Argv): Argv {
       .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'endpoint for bare-form lines' })
       .option('max-cost', { type: 'number', describe: "stop before this run's spend could pass this many USD" })
       .option('max-total-cost', { type: 'number', describe: "stop before the whole file's spend (earlier runs included) could pass this many USD" })
+      .option('cache', { type: 'string', describe: 'answer from and store in the response cache [PATH] (default $XDG_CACHE_HOME/oai-batch/responses.lmdb); implies --dedup' })
+      .option('cache-ttl', { type: 'string', describe: 'with --cache: ignore cached answers older than this (30d, 12h, 45m)' })
+      .option('dedup', { type: 'boolean', default: false, describe: 'send identical requests of this run once; the others share its answer' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue an existing results file, skipping what succeeded' })
       .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing results file' })
       .option('force', { type: 'boolean', default: false, describe: 'resume even though a line-N keyed input changed' })
@@ -103,6 +111,7 @@ export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): 
     ...sendingOptions(args, io.env),
     maxCostUsd: optionalNumber(args, 'max-cost', 0),
     maxTotalCostUsd: optionalNumber(args, 'max-total-cost', 0),
+    ...cacheFlags(args, io.env),
     resume,
     overwrite,
     force: args.force === true,
@@ -149,6 +158,9 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
     ...sendingRunOptions(options, connection.transport),
     maxCostUsd: options.maxCostUsd,
     maxTotalCostUsd: options.maxTotalCostUsd,
+    cachePath: options.cachePath,
+    cacheTtlMs: options.cacheTtlMs,
+    dedup: options.dedup,
     resume: options.resume,
     overwrite: options.overwrite,
     force: options.force,

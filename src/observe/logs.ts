@@ -133,8 +133,17 @@ export function createJsonLog(stream: Pick<Writable, 'write'>, options: JsonLogO
           usage: event.usage,
           cost_usd: event.costUsd,
         };
+        if (event.cache) {
+          fields.cache = event.cache;
+          fields.saved_usd = event.savedUsd ?? null;
+        }
         if (logBodies && event.body !== undefined) fields.body = event.body;
-        const how = event.status === 'succeeded' ? `succeeded in ${Math.round(event.latencyMs)} ms` : `failed: ${event.code ?? 'error'}`;
+        const how =
+          event.status !== 'succeeded'
+            ? `failed: ${event.code ?? 'error'}`
+            : event.cache
+              ? `answered by the ${event.cache === 'hit' ? 'cache' : 'same request in this run'}, not bought`
+              : `succeeded in ${Math.round(event.latencyMs)} ms`;
         line(event.status === 'succeeded' ? 'info' : 'warn', 'request_finished', fields, `${event.customId}: ${how}`);
         break;
       }
@@ -186,6 +195,7 @@ function progressFields(p: ProgressSnapshot): Record<string, unknown> {
     succeeded: p.succeeded,
     failed: p.failed,
     skipped: p.skipped,
+    reused: p.reused,
     in_flight: p.inFlight,
     queued: p.queued,
     retries: p.retries,

@@ -87,6 +87,12 @@ export function createRunMetrics(options: RunMetricsOptions = {}): RunMetrics {
     labelNames: ['model', 'kind'] as const,
     registers,
   });
+  const cacheHits = new Counter({
+    name: 'oai_batch_cache_hits_total',
+    help: 'Answers not bought: from the response cache (source="hit") or by an identical request of this run (source="dedup").',
+    labelNames: ['source'] as const,
+    registers,
+  });
   const linesTotal = new Gauge({
     name: 'oai_batch_lines_total',
     help: 'Lines this run has to finish (the input, or --limit of it); absent while unknown (stdin).',
@@ -126,6 +132,10 @@ export function createRunMetrics(options: RunMetricsOptions = {}): RunMetrics {
       case 'request_finished': {
         requests.inc({ endpoint: event.endpoint, model: event.model, status: event.status });
         if (event.status !== 'succeeded') break;
+        if (event.cache) {
+          cacheHits.inc({ source: event.cache });
+          break; // not bought: no billed tokens, no cost, no latency
+        }
         duration.observe(event.latencyMs / 1000);
         const answered = modelOf(event.body) ?? event.model;
         if (event.usage) {

@@ -51,6 +51,12 @@ export interface RunOptions {
   force?: boolean;
   /** Only the first N non-blank lines. */
   limit?: number;
+  /** Answer from and store into the response cache at this path (--cache); implies `dedup`. */
+  cachePath?: string;
+  /** Ignore cache entries older than this, ms (--cache-ttl). Default: no limit. */
+  cacheTtlMs?: number;
+  /** Send identical requests of the run once; the others share its answer (--dedup). Default false. */
+  dedup?: boolean;
   /** Longest accepted line, bytes. Default 8 MiB. */
   maxLineBytes?: number;
   /** How long in-flight requests may take to finish after an interrupt, ms. Default 30,000. */

@@ -6,6 +6,7 @@
 // read and recorded, so memory stays O(concurrency)), and the run's clocks
 // (the periodic fsync, summary and progress). Each stage is its own module.
 
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { CostLedger } from '../pricing/ledger.js';
 import { ConfigError, WriteError } from '../shared/errors.js';
@@ -15,13 +16,15 @@ import { lockFile } from '../shared/lock.js';
 import { redactUrlCredentials } from '../shared/redact.js';
 import type { KeySet } from '../shared/keyset.js';
 import { recordIds } from '../shared/records.js';
-import type { RequestItem, Summary } from '../shared/types.js';
+import type { RequestItem, ResultRecord, Summary, Usage } from '../shared/types.js';
+import type { ResponseCache } from '../stores/response-cache.js';
 import { RateLimiter, type Limiter } from './limit.js';
 import { SpendGuard, type CapSetting } from './limit/spend-cap.js';
 import { resolveRunOptions, type ResolvedRunOptions, type RunOptions } from './options.js';
 import { createPlanContext, isInputProblem, modelOfRecord, planRecord } from './plan.js';
 import { countRecords, openInput, readRecords, type InputSource } from './read.js';
 import { Recorder } from './record.js';
+import { Reuse } from './reuse.js';
 import { checkOutputs, exists, prepareResume } from './record/outputs.js';
 import { closeWriters, openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record/writer.js';
 import { RunStopping } from './run/stopping.js';
@@ -65,7 +68,11 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   const ledger = new CostLedger(o.prices);
   const warnings: string[] = [];
   const fingerprint = o.input !== '-' && source.sizeBytes !== null ? await fingerprintFile(o.input) : 'stdin';
-  const resume = o.resume && (await exists(o.output)) ? await prepareResume({ ...o, fingerprint, ledger, warnings }) : null;
+  const onReused = (record: ResultRecord, usage: Usage | null, model: string | null): void => {
+    const savedUsd = usage && model ? ledger.lineCostUsd(model, usage, { batch: record.via === 'batch' }) : null;
+    stats.countSaving(record.cache ?? 'hit', savedUsd, usage);
+  };
+  const resume = o.resume && (await exists(o.output)) ? await prepareResume({ ...o, fingerprint, ledger, warnings, onReused }) : null;
   const done: KeySet | null = resume?.done ?? null;
   const earlierCostUsd = ledger.totals().cost_usd.total;
   const caps = capSettings(o, earlierCostUsd);
@@ -103,6 +110,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     target: describeTarget(o.transport),
     requestStop: (reason, message) => stopping.request(reason, message),
   });
+  const reuse = await openReuse(o, warnings, now);
   const results: JsonlWriter = await openJsonlWriter(o.output, { append: resume !== null });
   const errors: JsonlWriter = await openJsonlWriter(o.errors, { append: false });
   const recorder = new Recorder({ results, errors, ledger, spend, nextId: recordIds(), emit });
@@ -151,6 +159,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
       warnings: [...warnings, ...sender.warnings(), ...(spend?.warnings() ?? [])],
       thresholds: { errorRate: o.failOnErrorRate, rateLimitRate: o.failOnRateLimitRate },
       earlierCostUsd,
+      isReusing: reuse !== null,
     });
     // Serialised: a periodic write must never land after the final one.
     summaryWriting = summaryWriting.catch(() => {}).then(() => writeFileAtomic(o.summary, JSON.stringify(summary, null, 2) + '\n'));
@@ -173,8 +182,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   stopping.stop.addEventListener('abort', () => capacity.splice(0).forEach((wake) => wake()), { once: true });
   const launch = (item: RequestItem): void => {
     outstanding += 1;
-    const task = sender
-      .send(item)
+    const task = (reuse ? reuse.reuse.handle(item, (i) => sender.send(i)) : sender.send(item))
       .then((result) => recorder.record(item, result))
       .catch(fail)
       .finally(() => {
@@ -238,6 +246,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     // A limiter passed in may be shared with other runs still going (compare): its owner closes it.
     if (!o.limiter) await limiter.close();
     await closeWriters(results, errors).catch(fail);
+    await reuse?.close().catch((error: unknown) => warnings.push(`the response cache could not be closed cleanly: ${(error as Error).message}`));
     await transport.close().catch(() => {});
   }
   const summary = await writeSummary(true);
@@ -251,6 +260,26 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
 function describeTarget(transport: TransportOptions): string {
   const proxy = proxyFor(transport.baseUrl, transport.env ?? process.env);
   return proxy ? `${transport.baseUrl} through the proxy ${redactUrlCredentials(proxy)}` : transport.baseUrl;
+}
+
+/** The reuse step, when --cache or --dedup asks for it; a cache that cannot be used is reported and the run goes on without it. */
+async function openReuse(o: ResolvedRunOptions, warnings: string[], now: () => number): Promise<{ reuse: Reuse; close(): Promise<void> } | null> {
+  if (o.cachePath === undefined && !o.dedup) return null;
+  const { openResponseCache, openTemporaryCache } = await import('../stores/response-cache.js');
+  let cache: ResponseCache | null = null;
+  try {
+    cache = o.cachePath !== undefined ? await openResponseCache(o.cachePath, { ttlMs: o.cacheTtlMs, now }) : await openTemporaryCache();
+  } catch (error) {
+    warnings.push(
+      o.cachePath !== undefined
+        ? `the response cache ${o.cachePath} cannot be used (${(error as Error).message}): this run went on without it (identical requests in flight still shared one answer)`
+        : `in-run dedup kept no store of finished answers (${(error as Error).message}): only identical requests in flight shared one answer`,
+    );
+  }
+  return {
+    reuse: new Reuse({ cache, runId: randomBytes(8).toString('hex'), now }),
+    close: async () => cache?.close(),
+  };
 }
 
 /** The spend caps the flags set; --max-total-cost counts what earlier runs of the file spent. */

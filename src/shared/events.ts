@@ -20,6 +20,8 @@ export interface ProgressSnapshot {
   succeeded: number;
   failed: number;
   skipped: number;
+  /** Answers not bought this run or earlier (--cache hits and dedup). */
+  reused: number;
   inFlight: number;
   /** Read but not finished and not in flight: waiting for budget, a slot or a retry. */
   queued: number;
@@ -62,6 +64,10 @@ export type RunEvent =
       requestId: string | null;
       /** The response body (only delivered to subscribers; never logged unless asked). */
       body?: unknown;
+      /** Answered without buying it: from the response cache (`hit`) or by an identical request of this run (`dedup`). `usage` is then what was saved, `costUsd` 0. */
+      cache?: 'hit' | 'dedup';
+      /** What the reused answer would have cost, USD (null when its model has no price). */
+      savedUsd?: number | null;
     }
   | { type: 'progress'; progress: ProgressSnapshot }
   | { type: 'stopping'; reason: StoppedReason; message: string }

@@ -119,6 +119,16 @@ export interface ResultRecord {
   metadata?: unknown;
   /** "batch" for lines that came back through the Batch API. */
   via?: 'batch';
+  /** An answer not bought for this line: from the response cache, or by an identical request of the same run. */
+  cache?: 'hit' | 'dedup';
+}
+
+/** What answers not bought saved (with --cache or --dedup). */
+export interface CacheSavings {
+  hits: number;
+  dedup: number;
+  saved_usd: number;
+  saved_tokens: number;
 }
 
 /** One line of the errors file. */
@@ -228,6 +238,8 @@ export interface Summary {
   run_cost_usd: number;
   /** Answers that carried no usage: their cost is unknown, never counted as free. */
   requests_without_usage: number;
+  /** What the response cache and in-run dedup saved (with --cache or --dedup). */
+  cache?: CacheSavings;
   stopped_reason: StoppedReason | null;
 }
 

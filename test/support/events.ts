@@ -17,6 +17,7 @@ export function progressSnapshot(overrides: Partial<ProgressSnapshot> = {}): Pro
     succeeded: 48,
     failed: 2,
     skipped: 0,
+    reused: 0,
     inFlight: 7,
     queued: 3,
     retries: 4,

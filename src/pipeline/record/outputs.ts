@@ -12,7 +12,7 @@ import type { CostLedger } from '../../pricing/ledger.js';
 import { ConfigError, InputError } from '../../shared/errors.js';
 import { indexResults, type ResumeIndex } from './resume.js';
 import { endpointOfBody } from '../../shared/records.js';
-import type { Summary } from '../../shared/types.js';
+import type { ResultRecord, Summary, Usage } from '../../shared/types.js';
 import { modelOf, serviceTierOf, usageFromBody } from '../../shared/usage.js';
 
 export interface OutputPaths {
@@ -74,6 +74,8 @@ export interface ResumeContext {
   ledger: CostLedger;
   /** Receives notes for the summary. */
   warnings: string[];
+  /** Receives earlier successes that were not bought (`"cache"` lines): they are not billed usage. */
+  onReused?: (record: ResultRecord, usage: Usage | null, model: string | null) => void;
 }
 
 /**
@@ -87,6 +89,10 @@ export async function prepareResume(context: ResumeContext): Promise<ResumeIndex
     const body = record.response.body;
     const usage = usageFromBody(endpointOfBody(body), body);
     const model = modelOf(body);
+    if (record.cache) {
+      context.onReused?.(record, usage, model);
+      return;
+    }
     if (usage && model) context.ledger.add(model, usage, { serviceTier: serviceTierOf(body), batch: record.via === 'batch' });
     else if (model) context.ledger.addWithoutUsage(model);
   });

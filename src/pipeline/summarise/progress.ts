@@ -49,6 +49,7 @@ export function progressOf(p: ProgressInputs): ProgressSnapshot {
     succeeded: s.succeeded,
     failed: s.failed,
     skipped: s.skipped,
+    reused: s.savings.hits + s.savings.dedup,
     inFlight: p.inFlight,
     queued: p.queued,
     retries: s.retries,
