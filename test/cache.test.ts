@@ -202,3 +202,48 @@ describe('one cache file shared by processes', () => {
     expect(summary.cache).toMatchObject({ hits: 200 });
   }, 60_000);
 });
+
+describe('oai-batch cache and estimate --cache', () => {
+  it('stats, prune --older-than and clear look after the file; estimate --cache prices only what the cache cannot answer', async () => {
+    const s = await simulator();
+    const cachePath = dir.file('managed.lmdb');
+    const input = dir.file('managed.jsonl');
+    await writeJsonl(input, Array.from({ length: 12 }, (_, i) => ask(`managed ${i}`)));
+    const env = { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: s.url };
+    expect((await runCli(['run', input, '-q', '--limit', '8', `--cache=${cachePath}`], { env })).code).toBe(0);
+
+    // 8 of 12 in the cache, and two more lines repeat earlier ones: 2 left to buy.
+    const more = dir.file('more.jsonl');
+    await writeJsonl(more, [...Array.from({ length: 12 }, (_, i) => ask(`managed ${i}`)), ask('managed 10'), ask('managed 11')]);
+    const estimate = await runCli(['estimate', more, '--format', 'json', `--cache=${cachePath}`], { env });
+    expect(estimate.code).toBe(0);
+    expect(JSON.parse(estimate.stdout)).toMatchObject({ lines: 14, requests: 4, reused_requests: 10 });
+    const plain = JSON.parse((await runCli(['estimate', more, '--format', 'json'], { env })).stdout);
+    expect(plain).toMatchObject({ requests: 14, reused_requests: 0 });
+
+    const stats = await runCli(['cache', 'stats', cachePath, '--format', 'json'], { env });
+    expect(stats.code).toBe(0);
+    expect(JSON.parse(stats.stdout)).toMatchObject({ path: cachePath, entries: 8 });
+    const pruned = await runCli(['cache', 'prune', cachePath, '--older-than', '1d'], { env });
+    expect(pruned.stdout).toContain('removed 0 entries older than 1d');
+    const cleared = await runCli(['cache', 'clear', cachePath], { env });
+    expect(cleared.stdout).toContain('removed all 8 entries');
+    expect(JSON.parse((await runCli(['cache', 'stats', cachePath, '--format', 'json'], { env })).stdout)).toMatchObject({ entries: 0 });
+    const missing = await runCli(['cache', 'stats', dir.file('nowhere.lmdb')], { env });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no response cache at');
+  }, 60_000);
+
+  it('prune removes the entries older than the age it is given', async () => {
+    const cachePath = dir.file('aged.lmdb');
+    const cache = await openResponseCache(cachePath);
+    const day = 86_400_000;
+    for (const [i, age] of [2, 10, 40, 50].entries()) {
+      cache.put(`k${i}`, { storedAt: Date.now() - age * day, runId: 'r', status: 200, requestId: null, body: '{}', batch: false });
+    }
+    await cache.close();
+    const result = await runCli(['cache', 'prune', cachePath, '--older-than', '30d']);
+    expect(result.stdout).toContain('removed 2 entries older than 30d');
+    expect(JSON.parse((await runCli(['cache', 'stats', cachePath, '--format', 'json'])).stdout)).toMatchObject({ entries: 2 });
+  });
+});
