@@ -8,7 +8,7 @@ import { chargeOf } from './plan/charge.js';
 import { KeySet } from '../shared/keyset.js';
 import { lineKey } from '../shared/records.js';
 import type { RawRecord } from './read.js';
-import { isEndpoint, type Endpoint, type InputProblem, type InputProblemCode, type RequestItem } from '../shared/types.js';
+import { isEndpoint, type Charge, type Endpoint, type InputProblem, type InputProblemCode, type RequestItem } from '../shared/types.js';
 
 export interface PlanContext {
   /** Endpoint for bare-form lines. */
@@ -133,6 +133,9 @@ export function planRecord(record: RawRecord, context: PlanContext): RequestItem
     return problem('duplicate_custom_id', `custom_id ${JSON.stringify(customId)} was already used by an earlier line`, customId, metadata);
   }
 
+  // The charge tokenizes the prompt (the costliest step of planning): computed
+  // on first use, so that a line resume skips or the cache answers never pays it.
+  let charge: Charge | undefined;
   const item: RequestItem = {
     customId,
     line,
@@ -141,7 +144,9 @@ export function planRecord(record: RawRecord, context: PlanContext): RequestItem
     body,
     model: typeof model === 'string' ? model : 'omni-moderation-latest',
     form,
-    charge: chargeOf(url, body),
+    get charge(): Charge {
+      return (charge ??= chargeOf(url, body));
+    },
   };
   if (metadata !== undefined) item.metadata = metadata;
   return item;

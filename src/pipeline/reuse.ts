@@ -48,14 +48,15 @@ export class Reuse {
   async handle(item: RequestItem, send: (item: RequestItem) => Promise<ItemResult>): Promise<ItemResult | ReusedAnswer> {
     const key = cacheKey(item.url, item.body);
     const stored = this.#o.cache?.get(key);
-    if (stored) {
+    const json = stored ? parseObject(stored.body) : undefined;
+    if (stored && json !== undefined) {
       return {
         kind: 'reused',
         source: stored.runId === this.#o.runId ? 'dedup' : 'hit',
         status: stored.status,
         requestId: stored.requestId,
         text: stored.body,
-        json: JSON.parse(stored.body) as unknown,
+        json,
         batch: stored.batch,
       };
     }
@@ -99,5 +100,15 @@ function following(result: ItemResult): ItemResult | ReusedAnswer {
       return { ...result, attempts: 0, latencyMs: 0, reservation: null };
     case 'stopped':
       return { kind: 'stopped', attempts: 0, response: null, verdict: null, reservation: null };
+  }
+}
+
+/** A stored body that does not parse as a JSON object (a damaged entry) answers nothing: the request is sent. */
+function parseObject(text: string): unknown {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value !== null && typeof value === 'object' ? value : undefined;
+  } catch {
+    return undefined;
   }
 }

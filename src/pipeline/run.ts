@@ -67,6 +67,8 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   };
   const ledger = new CostLedger(o.prices);
   const warnings: string[] = [];
+  // Opening a cache checks its file in a child process: started now, awaited when needed.
+  const reusing = openReuse(o, warnings, now);
   const fingerprint = o.input !== '-' && source.sizeBytes !== null ? await fingerprintFile(o.input) : 'stdin';
   const onReused = (record: ResultRecord, usage: Usage | null, model: string | null): void => {
     const savedUsd = usage && model ? ledger.lineCostUsd(model, usage, { batch: record.via === 'batch' }) : null;
@@ -110,7 +112,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     target: describeTarget(o.transport),
     requestStop: (reason, message) => stopping.request(reason, message),
   });
-  const reuse = await openReuse(o, warnings, now);
+  const reuse = await reusing;
   const results: JsonlWriter = await openJsonlWriter(o.output, { append: resume !== null });
   const errors: JsonlWriter = await openJsonlWriter(o.errors, { append: false });
   const recorder = new Recorder({ results, errors, ledger, spend, nextId: recordIds(), emit });

@@ -12,11 +12,12 @@
 // cores); 100,000 puts 0.7 s and gets 0.24 s (STACK.md). It is loaded only
 // when a cache is used, so `run` without one starts as fast as before.
 
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, open as openFile, rm, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import type { Endpoint } from '../shared/types.js';
 
 /** One stored answer. */
@@ -226,12 +227,17 @@ async function checkCacheFile(path: string): Promise<void> {
   }
   const isLmdb = META_OFFSETS.some((offset) => offset + 4 <= read && header.readUInt32LE(offset) === LMDB_MAGIC);
   if (!isLmdb) throw new Error(`${path} is not a cache file (no LMDB header)`);
-  const probe = spawnSync(
-    process.execPath,
-    ['--input-type=module', '-e', `import { open } from 'lmdb'; const db = open({ path: process.argv[1], noSubdir: true, readOnly: true }); let n = 0; for (const entry of db.getRange({ limit: 1000 })) n += entry.key.length; await db.close();`, path],
-    { cwd: dirname(new URL(import.meta.url).pathname), timeout: 30_000, stdio: 'ignore' },
-  );
-  if (probe.status !== 0) throw new Error(`${path} could not be read (it may be damaged${probe.signal ? `: the reader died with ${probe.signal}` : ''})`);
+  try {
+    await promisify(execFile)(
+      process.execPath,
+      ['--input-type=module', '-e', `import { open } from 'lmdb'; const db = open({ path: process.argv[1], noSubdir: true, readOnly: true }); let n = 0; for (const entry of db.getRange({ limit: 1000 })) n += entry.key.length; await db.close();`, resolve(path)],
+      // From here, `lmdb` resolves to this package's own dependency.
+      { cwd: dirname(new URL(import.meta.url).pathname), timeout: 30_000 },
+    );
+  } catch (error) {
+    const signal = (error as { signal?: string | null }).signal;
+    throw new Error(`${path} could not be read (it may be damaged${signal ? `: the reader died with ${signal}` : ''})`);
+  }
 }
 
 function isCachedAnswer(value: unknown): value is CachedAnswer {
