@@ -8,9 +8,11 @@
 // Owns: the cache key of a request, which requests wait for an identical one
 //       in flight, what goes into the cache (successes only, never failures).
 
+import { randomBytes } from 'node:crypto';
 import type { ResponseCache } from '../stores/response-cache.js';
 import { cacheKey } from '../stores/response-cache.js';
 import type { RequestItem } from '../shared/types.js';
+import type { ResolvedRunOptions } from './options.js';
 import type { ItemResult } from './send.js';
 
 /** An answer that was not bought by this request. */
@@ -111,4 +113,28 @@ function parseObject(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** The reuse step, when --cache or --dedup asks for it; a cache that cannot be used is reported and the run goes on without it. */
+export async function openReuse(
+  o: Pick<ResolvedRunOptions, 'cachePath' | 'cacheTtlMs' | 'dedup'>,
+  warnings: string[],
+  now: () => number,
+): Promise<{ reuse: Reuse; close(): Promise<void> } | null> {
+  if (o.cachePath === undefined && !o.dedup) return null;
+  const { openResponseCache, openTemporaryCache } = await import('../stores/response-cache.js');
+  let cache: ResponseCache | null = null;
+  try {
+    cache = o.cachePath !== undefined ? await openResponseCache(o.cachePath, { ttlMs: o.cacheTtlMs, now }) : await openTemporaryCache();
+  } catch (error) {
+    warnings.push(
+      o.cachePath !== undefined
+        ? `the response cache ${o.cachePath} cannot be used (${(error as Error).message}): this run went on without it (identical requests in flight still shared one answer)`
+        : `in-run dedup kept no store of finished answers (${(error as Error).message}): only identical requests in flight shared one answer`,
+    );
+  }
+  return {
+    reuse: new Reuse({ cache, runId: randomBytes(8).toString('hex'), now }),
+    close: async () => cache?.close(),
+  };
 }

@@ -6,33 +6,31 @@
 // read and recorded, so memory stays O(concurrency)), and the run's clocks
 // (the periodic fsync, summary and progress). Each stage is its own module.
 
-import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { CostLedger } from '../pricing/ledger.js';
-import { ConfigError, WriteError } from '../shared/errors.js';
+import { WriteError } from '../shared/errors.js';
 import type { RunEvent } from '../shared/events.js';
 import { fingerprintFile } from '../shared/fingerprint.js';
 import { lockFile } from '../shared/lock.js';
-import { redactUrlCredentials } from '../shared/redact.js';
 import type { KeySet } from '../shared/keyset.js';
 import { recordIds } from '../shared/records.js';
 import type { RequestItem, ResultRecord, Summary, Usage } from '../shared/types.js';
-import type { ResponseCache } from '../stores/response-cache.js';
 import { RateLimiter, type Limiter } from './limit.js';
-import { SpendGuard, type CapSetting } from './limit/spend-cap.js';
+import { SpendGuard } from './limit/spend-cap.js';
 import { resolveRunOptions, type ResolvedRunOptions, type RunOptions } from './options.js';
-import { createPlanContext, isInputProblem, modelOfRecord, planRecord } from './plan.js';
+import { createPlanContext, isInputProblem, planRecord } from './plan.js';
 import { countRecords, openInput, readRecords, type InputSource } from './read.js';
 import { Recorder } from './record.js';
-import { Reuse } from './reuse.js';
+import { openReuse } from './reuse.js';
 import { checkOutputs, exists, prepareResume } from './record/outputs.js';
 import { closeWriters, openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record/writer.js';
+import { startClocks } from './run/clocks.js';
+import { capSettings, refuseUnpricedModels, unpricedUnderCap } from './run/preflight.js';
 import { RunStopping } from './run/stopping.js';
 import { SendStage } from './send.js';
 import { ConcurrencyTuner, INITIAL_CONCURRENCY } from './send/concurrency.js';
 import { Slots } from './send/slots.js';
 import { Reachability } from './send/reachability.js';
-import { createTransport, proxyFor, type TransportOptions } from './send/transport.js';
+import { createTransport, describeTarget } from './send/transport.js';
 import { RunStats, buildSummary, exitCodeOf } from './summarise.js';
 import { progressOf } from './summarise/progress.js';
 
@@ -256,98 +254,4 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   emit({ type: 'progress', progress: await progress() });
   emit({ type: 'finished', summary });
   return { summary, exitCode: exitCodeOf(summary) };
-}
-
-/** The server as messages name it: the base URL, and the proxy when one is in use (credentials hidden). */
-function describeTarget(transport: TransportOptions): string {
-  const proxy = proxyFor(transport.baseUrl, transport.env ?? process.env);
-  return proxy ? `${transport.baseUrl} through the proxy ${redactUrlCredentials(proxy)}` : transport.baseUrl;
-}
-
-/** The reuse step, when --cache or --dedup asks for it; a cache that cannot be used is reported and the run goes on without it. */
-async function openReuse(o: ResolvedRunOptions, warnings: string[], now: () => number): Promise<{ reuse: Reuse; close(): Promise<void> } | null> {
-  if (o.cachePath === undefined && !o.dedup) return null;
-  const { openResponseCache, openTemporaryCache } = await import('../stores/response-cache.js');
-  let cache: ResponseCache | null = null;
-  try {
-    cache = o.cachePath !== undefined ? await openResponseCache(o.cachePath, { ttlMs: o.cacheTtlMs, now }) : await openTemporaryCache();
-  } catch (error) {
-    warnings.push(
-      o.cachePath !== undefined
-        ? `the response cache ${o.cachePath} cannot be used (${(error as Error).message}): this run went on without it (identical requests in flight still shared one answer)`
-        : `in-run dedup kept no store of finished answers (${(error as Error).message}): only identical requests in flight shared one answer`,
-    );
-  }
-  return {
-    reuse: new Reuse({ cache, runId: randomBytes(8).toString('hex'), now }),
-    close: async () => cache?.close(),
-  };
-}
-
-/** The spend caps the flags set; --max-total-cost counts what earlier runs of the file spent. */
-function capSettings(o: ResolvedRunOptions, earlierCostUsd: number): CapSetting[] {
-  const caps: CapSetting[] = [];
-  if (o.maxCostUsd !== undefined) caps.push({ flag: '--max-cost', reason: 'max_cost', capUsd: o.maxCostUsd, spentUsd: 0 });
-  if (o.maxTotalCostUsd !== undefined) {
-    caps.push({ flag: '--max-total-cost', reason: 'max_total_cost', capUsd: o.maxTotalCostUsd, spentUsd: earlierCostUsd });
-  }
-  return caps;
-}
-
-/** Under a spend cap, every model must have a price before anything is sent (only each line's model is read: no planning). */
-async function refuseUnpricedModels(o: ResolvedRunOptions, ledger: CostLedger, flag: string): Promise<void> {
-  const source = await openInput(o.input);
-  const unpriced = new Set<string>();
-  try {
-    for await (const record of readRecords(source.stream, o.maxLineBytes)) {
-      const model = modelOfRecord(record);
-      if (model !== null && ledger.priceOf(model) === null) unpriced.add(model);
-    }
-  } finally {
-    source.close();
-  }
-  if (unpriced.size > 0) throw unpricedUnderCap([...unpriced].sort(), flag);
-}
-
-function unpricedUnderCap(models: string[], flag: string): ConfigError {
-  return new ConfigError(`${flag} needs a price for every model, and ${models.join(', ')} has none: add it with --prices FILE`);
-}
-
-interface Clocked {
-  results: JsonlWriter;
-  errors: JsonlWriter;
-  slots: Slots;
-  tuner: ConcurrencyTuner;
-  stats: RunStats;
-  now: () => number;
-  fail: (error: unknown) => void;
-  writeSummary: (finished: boolean) => Promise<Summary>;
-  progress: () => Promise<ReturnType<typeof progressOf>>;
-  emit: (event: RunEvent) => void;
-}
-
-/** The run's clocks: fsync at least every second, the summary every 5 s, progress and the in-flight limit every second. */
-function startClocks(o: ResolvedRunOptions, c: Clocked): NodeJS.Timeout[] {
-  let isSyncing = false;
-  const sync = setInterval(() => {
-    if (isSyncing) return;
-    isSyncing = true;
-    Promise.all([c.results.sync(), c.errors.sync()])
-      .catch(c.fail)
-      .finally(() => (isSyncing = false));
-  }, o.syncIntervalMs);
-  const summary = setInterval(() => void c.writeSummary(false).catch(c.fail), o.summaryIntervalMs);
-  let lastUtilisation = performance.eventLoopUtilization();
-  let lastTick = c.now();
-  const tick = setInterval(() => {
-    const now = c.now();
-    if (c.slots.waiting > 0 && c.slots.held >= o.concurrency) c.stats.concurrencyBoundMs += now - lastTick;
-    lastTick = now;
-    const current = performance.eventLoopUtilization();
-    const busy = performance.eventLoopUtilization(current, lastUtilisation).utilization;
-    lastUtilisation = current;
-    c.slots.limit = c.tuner.tick(now, c.slots.limit, o.concurrency, busy);
-    void c.progress().then((progress) => c.emit({ type: 'progress', progress }), c.fail);
-  }, o.progressIntervalMs);
-  return [sync, summary, tick];
 }
