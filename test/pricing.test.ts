@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { emptyUsage, type Charge, type Usage } from '../src/shared/types.js';
 import { ConfigError, InputError } from '../src/shared/errors.js';
 import { costOf, worstCaseCostUsd } from '../src/pricing/cost.js';
-import { billedTier, resolvePrice, tierIsPriced, tierPrice, type ModelPrice, type PriceTable } from '../src/pricing/prices.js';
+import { billedTier, isVersionSuffix, resolvePrice, tierIsPriced, tierPrice, type ModelPrice, type PriceTable } from '../src/pricing/prices.js';
 import { loadPriceTable } from '../src/shared/price-file.js';
 
 const table = loadPriceTable();
@@ -95,6 +95,21 @@ describe('resolvePrice', () => {
     ['gpt-3.5-turbo-16k-0613', 'gpt-3.5-turbo-16k', 'prefix'],
     ['gpt-3.5-turbo-instruct-0914', 'gpt-3.5-turbo-instruct', 'prefix'],
     ['o1-2024-12-17', 'o1', 'prefix'],
+    ['o1-mini-2024-09-12', 'o1-mini', 'prefix'],
+    ['o1-pro-2025-03-19', 'o1-pro', 'prefix'],
+    ['o3-2025-04-16', 'o3', 'prefix'],
+    ['o3-pro-2025-06-10', 'o3-pro', 'prefix'],
+    ['o3-deep-research-2025-06-26', 'o3-deep-research', 'prefix'],
+    ['o4-mini-deep-research-2025-06-26', 'o4-mini-deep-research', 'prefix'],
+    ['gpt-4.1-nano-2025-04-14', 'gpt-4.1-nano', 'prefix'],
+    ['gpt-5-nano-2025-08-07', 'gpt-5-nano', 'prefix'],
+    ['gpt-5.1-2025-11-13', 'gpt-5.1', 'prefix'],
+    ['gpt-5.2-2025-12-11', 'gpt-5.2', 'prefix'],
+    ['gpt-5.2-pro-2025-12-11', 'gpt-5.2-pro', 'prefix'],
+    ['gpt-4-0314', 'gpt-4', 'prefix'],
+    ['gpt-4-32k-0613', 'gpt-4-32k', 'prefix'],
+    ['gpt-3.5-turbo-0613', 'gpt-3.5-turbo-0613', 'exact'],
+    ['text-moderation-latest', 'text-moderation-latest', 'exact'],
     ['o3-mini-2025-01-31', 'o3-mini', 'prefix'],
     ['o4-mini-2025-04-16', 'o4-mini', 'prefix'],
     ['omni-moderation-2024-09-26', 'omni-moderation', 'prefix'],
@@ -110,20 +125,76 @@ describe('resolvePrice', () => {
   it.each([
     ['gpt-4oo', 'no dash after the listed name'],
     ['gpt-4o-audio-preview', 'an audio model is not its text sibling'],
+    ['gpt-4o-audio-preview-2024-12-17', 'a dated audio model is not its text sibling either'],
     ['gpt-4o-mini-tts', 'text-to-speech is priced per audio token'],
     ['gpt-4o-realtime-preview-2024-12-17', 'realtime is priced per audio token'],
     ['gpt-4o-transcribe', 'transcription is priced per audio token'],
+    ['gpt-4o-mini-mock', 'a proxy or mock model is not the model it is named after'],
+    ['gpt-4o-mini-search-preview', 'search models have prices of their own'],
+    ['gpt-4o-mini-search-preview-2025-03-11', 'a dated search model too'],
+    ['gpt-4o-search-preview', 'gpt-4o search'],
+    ['gpt-4-turbo-preview', 'a word, not a version, after the listed name'],
+    ['gpt-4o-latest', '-latest is an alias, not a version'],
+    ['gpt-4o-mini-v2', 'a letter-and-number tag is not a version'],
+    ['gpt-4o-mini-2024', 'a year alone is not a date'],
+    ['gpt-4o-mini-2024-13-01', 'no month 13'],
+    ['gpt-4o-mini-2024-07-18-ft', 'something after the date'],
+    ['gpt-4o-mini-1399', 'not a month and day'],
+    ['gpt-4o-mini-12345', 'five digits'],
+    ['gpt-5-mini-fast', 'a tier word is not a version'],
+    ['o1-preview-2024-09-12', 'o1-preview is not o1'],
+    ['o3-deep-research-mini', 'an unlisted sibling of a listed model'],
+    ['text-embedding-3-small-custom', 'a custom embedding model'],
     ['gpt-image-1', 'not listed'],
     ['claude-opus-5-5', 'not an OpenAI model'],
     ['', 'empty'],
     ['ft:', 'a fine-tune without a base'],
     ['ft:unknown-base:acme::id', 'a fine-tune of an unlisted base'],
+    ['ft:gpt-4o-mini-mock:acme::id', 'a fine-tune of an unlisted base named like a listed one'],
     ['constructor', 'an Object.prototype name'],
   ])('%s is unpriced (%s)', (model) => {
     expect(resolvePrice(table, model)).toBeNull();
   });
 
-  it('picks the longest listed prefix, not the first', () => {
+  it('resolves every listed model, and its dated and MMDD snapshots, to itself', () => {
+    for (const name of Object.keys(table.models)) {
+      expect(resolvePrice(table, name), name).toMatchObject({ name, match: 'exact' });
+      for (const suffix of ['2025-08-07', '2024-12-17', '0125', '1106']) {
+        const snapshot = `${name}-${suffix}`;
+        if (Object.hasOwn(table.models, snapshot)) continue;
+        expect(resolvePrice(table, snapshot), snapshot).toMatchObject({ name, match: 'prefix' });
+      }
+      // A word after a listed name never borrows its price (unless that longer name is listed itself).
+      for (const word of ['mock', 'search-preview', 'latest', 'preview', 'tts']) {
+        const other = `${name}-${word}`;
+        if (!Object.hasOwn(table.models, other)) expect(resolvePrice(table, other), other).toBeNull();
+      }
+    }
+  });
+
+  it.each([
+    ['2024-07-18', true],
+    ['2026-12-31', true],
+    ['0125', true],
+    ['1106', true],
+    ['0301', true],
+    ['007', true],
+    ['2024-00-18', false],
+    ['2024-07-32', false],
+    ['1301', false],
+    ['0100', false],
+    ['12345', false],
+    ['07', false],
+    ['latest', false],
+    ['preview', false],
+    ['v2', false],
+    ['2024-07-18-preview', false],
+    ['', false],
+  ])('isVersionSuffix(%j) is %s', (suffix, want) => {
+    expect(isVersionSuffix(suffix)).toBe(want);
+  });
+
+  it('picks the listed name the version suffix follows, not a shorter one', () => {
     const t = {
       models: {
         a: { input: 1, cached_input: 1, output: 1 },
@@ -132,8 +203,10 @@ describe('resolvePrice', () => {
       },
     };
     expect(resolvePrice(t, 'a-b-c-2025-01-01')?.name).toBe('a-b-c');
-    expect(resolvePrice(t, 'a-b-d')?.name).toBe('a-b');
-    expect(resolvePrice(t, 'a-x')?.name).toBe('a');
+    expect(resolvePrice(t, 'a-b-0125')?.name).toBe('a-b');
+    expect(resolvePrice(t, 'a-2025-01-01')?.name).toBe('a');
+    expect(resolvePrice(t, 'a-b-d')).toBeNull();
+    expect(resolvePrice(t, 'a-x')).toBeNull();
     expect(resolvePrice(t, 'ab')).toBeNull();
   });
 });
