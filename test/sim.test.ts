@@ -340,6 +340,9 @@ describe('validation', () => {
     ['/embeddings', '{"model": "text-embedding-3-small"}', 400, 'input', 'missing_required_parameter'],
     ['/moderations', '{}', 400, 'input', 'missing_required_parameter'],
     ['/completions', '[1, 2]', 400, null, 'invalid_type'],
+    ['/chat/completions', '{"custom_id": "a1", "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}', 400, null, null],
+    ['/embeddings', '{"custom_id": "a1", "model": "text-embedding-3-small", "input": "hi"}', 400, null, null],
+    ['/responses', '{"custom_id": "a1", "model": "gpt-4o-mini", "input": "hi"}', 400, 'custom_id', 'unknown_parameter'],
   ])('%s with %s → %i (param %s, code %s)', async (path, raw, status, param, code) => {
     const reply = await send(shared, path, { raw });
     expect(reply.status).toBe(status);
