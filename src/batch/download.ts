@@ -82,7 +82,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
   const fingerprint = await fingerprintFile(options.input).catch((error: unknown) => {
     throw new InputError(`cannot read input ${options.input}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
   });
-  checkManifestMatches(manifest, options.manifestPath, options.input, fingerprint, options.baseUrl);
+  await checkManifestMatches(manifest, options.manifestPath, options.input, fingerprint, options.baseUrl);
   await checkOutputs({ ...options, protect: [options.manifestPath] });
 
   const session = new BatchSession(options.manifestPath, manifest, api);

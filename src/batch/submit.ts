@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, InputError } from '../shared/errors.js';
-import { fingerprintFile } from '../shared/fingerprint.js';
+import { fingerprintFile, isSameInput } from '../shared/fingerprint.js';
 import { openJsonlWriter, type JsonlWriter } from '../pipeline/record/writer.js';
 import type { Endpoint } from '../shared/types.js';
 import { VERSION } from '../shared/version.js';
@@ -69,7 +69,7 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
   let manifest: Manifest | null = null;
   let isReplaced = false;
   if (existing && !options.overwrite) {
-    checkManifestMatches(existing, options.manifestPath, options.input, fingerprint, options.baseUrl);
+    await checkManifestMatches(existing, options.manifestPath, options.input, fingerprint, options.baseUrl);
     manifest = existing;
   } else if (existing) {
     // Parts only uploaded, never created, cost nothing: only batches that may run block a replacement
@@ -138,8 +138,8 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
 
 
 /** A manifest can be continued only for the same input, at the same API. */
-export function checkManifestMatches(manifest: Manifest, path: string, input: string, fingerprint: string, baseUrl: string): void {
-  if (manifest.input.fingerprint !== fingerprint) {
+export async function checkManifestMatches(manifest: Manifest, path: string, input: string, fingerprint: string, baseUrl: string): Promise<void> {
+  if (!(await isSameInput(input, manifest.input.fingerprint, fingerprint))) {
     throw new InputError(
       `${input} changed since ${path} was written, so its parts no longer match the file. ` +
         'Cancel what still runs (`oai-batch batch cancel`), then submit again with --overwrite.',

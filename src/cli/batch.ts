@@ -356,7 +356,7 @@ async function openSession(options: BatchCliOptions, api: Api, view?: BatchView,
   const fingerprint = await fingerprintFile(options.input).catch((error: unknown) => {
     throw new InputError(`cannot read input ${options.input}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
   });
-  checkManifestMatches(manifest, options.manifest, options.input, fingerprint, options.connection.baseUrl);
+  await checkManifestMatches(manifest, options.manifest, options.input, fingerprint, options.connection.baseUrl);
   return new BatchSession(options.manifest, manifest, api, { isReadOnly, ...(view ? { onEvent: view.onEvent } : {}) });
 }
 

@@ -10,6 +10,7 @@ import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { CostLedger } from '../../pricing/ledger.js';
 import { ConfigError, InputError } from '../../shared/errors.js';
+import { isSameInput } from '../../shared/fingerprint.js';
 import { indexResults, type ResumeIndex } from './resume.js';
 import { endpointOfBody } from '../../shared/records.js';
 import type { Summary } from '../../shared/types.js';
@@ -90,7 +91,8 @@ export async function prepareResume(context: ResumeContext): Promise<ResumeIndex
     if (usage && model) context.ledger.add(model, usage, { serviceTier: serviceTierOf(body), batch: record.via === 'batch' });
   });
   if (index.tornBytes > 0) context.warnings.push(`resume cut a torn last line (${index.tornBytes} bytes) from ${context.output}`);
-  const changed = previous?.input?.fingerprint !== undefined && previous.input.fingerprint !== context.fingerprint;
+  const earlier = previous?.input?.fingerprint;
+  const changed = earlier !== undefined && !(await isSameInput(context.input, earlier, context.fingerprint));
   if (changed && index.hasLineKeys && !context.force) {
     throw new InputError(
       `refusing to resume: ${context.input} changed since ${context.output} was written, and its lines are keyed by line number (line-N), ` +
