@@ -35,6 +35,7 @@ import { readManifest, type ManifestPart } from './manifest.js';
 import { BatchSession, isPartEnded } from './session.js';
 import { checkManifestMatches, checkSameParts, limitsOf } from './submit.js';
 import { splitInput } from './split.js';
+import { LineRanges } from './line-ranges.js';
 import { problemRecord, recordIds } from '../shared/records.js';
 
 export interface DownloadOptions {
@@ -106,6 +107,9 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
     // 1. The input, once: bad lines to the errors file; what ended parts' answers need, by custom_id.
     const needed = new Map<string, Needed>();
     const positions = new Map<number, number>();
+    // Lines the submit left out (they had succeeded before it): the same lines, so the parts match.
+    const leftOut = manifest.skipped ? new LineRanges(manifest.skipped.lines) : null;
+    let leftOutMissing = 0;
     const split = await splitInput({
       input: options.input,
       endpoint: manifest.endpoint,
@@ -126,7 +130,22 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
           needed.set(item.customId, { line: item.line, metadata: item.metadata, part: part.part, index });
         }
       },
+      skip: (item) => leftOut?.has(item.line) ?? false,
+      onSkipped: (item) => {
+        if (done?.has(item.customId)) {
+          stats.skipped += 1;
+          stats.succeeded += 1;
+        } else {
+          leftOutMissing += 1; // pending: its success is not in this results file
+        }
+      },
     });
+    if (leftOutMissing > 0) {
+      warnings.push(
+        `${leftOutMissing} line(s) were not submitted because ${manifest.skipped?.results} held their success then, ` +
+          `but ${options.output} holds none for them now: they are pending, and \`oai-batch run ${options.input} --resume\` sends them`,
+      );
+    }
     checkSameParts(manifest, split.parts, options.manifestPath);
     stats.lines = split.lines;
 

@@ -7,6 +7,9 @@
 // Owns the split pass (read → plan → split → part files in a temporary
 // folder) and the order upload → create per part. The part files live only
 // for the upload; a resume rebuilds those it still needs from the input.
+// A new manifest leaves out the requests that already have a success in the
+// results file (a partial `run` came first) and records their lines, so that
+// a resume and every later command leave out the same ones.
 
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,6 +24,10 @@ import type { BatchApi } from './api.js';
 import { readManifest, MANIFEST_VERSION, SIMULATED_BASE_URL, type Manifest, type ManifestPart } from './manifest.js';
 import { BatchSession, isPartEnded, type SessionOptions } from './session.js';
 import { splitInput, type PartLimits, type PartPlan } from './split.js';
+import { LineRanges, LineRangesBuilder } from './line-ranges.js';
+import { exists, inputChangedSince } from '../pipeline/record/outputs.js';
+import { indexResults } from '../pipeline/record/resume.js';
+import type { KeySet } from '../shared/keyset.js';
 import { problemRecord, recordIds } from '../shared/records.js';
 
 export interface SubmitOptions {
@@ -40,6 +47,12 @@ export interface SubmitOptions {
   baseUrl: string;
   /** Start a new manifest even though one exists (refused while its batches still run). */
   overwrite: boolean;
+  /**
+   * A results file whose successes a new manifest leaves out (a partial `run`
+   * came first), or null to send every line (default). The file is read,
+   * never modified; its summary tells whether the input changed since.
+   */
+  skipSucceeded?: SkipSucceeded | null;
   /** Stop after the part being sent (the manifest stays consistent; submit again to continue). */
   signal?: AbortSignal;
   /** Folder for the part files while they upload. Default: the OS temporary folder. */
@@ -54,8 +67,19 @@ export interface SubmitResult {
   /** The manifest was replaced (--overwrite). */
   isReplaced: boolean;
   inputProblems: number;
+  /** Requests the manifest leaves out because they had already succeeded (0 when none). */
+  skipped: number;
   /** Stopped by the signal before every part was sent. */
   isInterrupted: boolean;
+}
+
+export interface SkipSucceeded {
+  /** The results file. */
+  results: string;
+  /** The summary written with it (holds the input's fingerprint then). */
+  summary: string;
+  /** Leave out what succeeded even though a `line-N` keyed input changed since. */
+  force: boolean;
 }
 
 export async function submitBatches(api: BatchApi, options: SubmitOptions): Promise<SubmitResult> {
@@ -99,6 +123,10 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
       return manifest === null || state === 'pending' || state === 'uploading';
     };
     const limits = manifest ? limitsOf(manifest) : options.limits;
+    // A new manifest leaves out what already succeeded; a continued one leaves out what it recorded, whatever the results say now.
+    const done = manifest === null ? await successesToSkip(options, fingerprint) : null;
+    const recorded = manifest?.skipped ? new LineRanges(manifest.skipped.lines) : null;
+    const skippedLines = new LineRangesBuilder();
     const split = await splitInput({
       input: options.input,
       endpoint: manifest?.endpoint ?? options.endpoint,
@@ -106,6 +134,8 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
       limits,
       onProblem: (problem) => errors.write(problemRecord(problem, nextId())),
       onItem: (item, part, line) => (needsFile(part.part) ? partFiles.write(part, item.url, item.model, line) : undefined),
+      skip: (item) => (recorded ? recorded.has(item.line) : (done?.has(item.customId) ?? false)),
+      onSkipped: (item) => skippedLines.add(item.line),
     });
     await partFiles.close();
     isErrorsClosed = true;
@@ -113,6 +143,7 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
 
     if (manifest === null) {
       manifest = newManifest(options, fingerprint, split.lines, split.problems, split.parts);
+      if (split.skipped > 0) manifest.skipped = { results: options.skipSucceeded?.results ?? '', requests: split.skipped, lines: skippedLines.toString() };
     } else {
       checkSameParts(manifest, split.parts, options.manifestPath);
     }
@@ -128,7 +159,7 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
       if (part.state === 'pending' || part.state === 'uploading') await session.upload(part, partFiles.pathOf(part.part));
       await session.createReady();
     }
-    return { session, isResumed: existing !== null && !isReplaced, isReplaced, inputProblems: split.problems, isInterrupted };
+    return { session, isResumed: existing !== null && !isReplaced, isReplaced, inputProblems: split.problems, skipped: split.skipped, isInterrupted };
   } finally {
     if (!isErrorsClosed) await errors.close().catch(() => {});
     await partFiles.close().catch(() => {});
@@ -136,6 +167,31 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
   }
 }
 
+
+/**
+ * The custom_ids with a success in the results file of `options.skipSucceeded`
+ * (nothing when it is null or the file is missing). The file is only read: a run may still be appending to it, so
+ * a torn last line is ignored, not cut. Refuses, as a resume does, when the
+ * input changed since those results were written and they are keyed `line-N`.
+ */
+async function successesToSkip(options: SubmitOptions, fingerprint: string): Promise<KeySet | null> {
+  const skip = options.skipSucceeded ?? null;
+  if (skip === null || !(await exists(skip.results))) return null;
+  const { results } = skip;
+  const index = await indexResults(results, () => {}, { repair: false });
+  if (index.succeeded === 0) return null;
+  if (index.hasLineKeys && !skip.force) {
+    if ((await inputChangedSince(skip.summary, options.input, fingerprint)) === true) {
+      throw new InputError(
+        `refusing to leave out what succeeded in ${results}: ${options.input} changed since, and its lines are keyed by line number (line-N), ` +
+          'so the old keys would now point at other requests. Give the lines their own custom_id, move the results file aside, ' +
+          'or pass --force if the lines did not move.',
+        'input_changed',
+      );
+    }
+  }
+  return index.done;
+}
 
 /** A manifest can be continued only for the same input, at the same API. */
 export async function checkManifestMatches(manifest: Manifest, path: string, input: string, fingerprint: string, baseUrl: string): Promise<void> {
