@@ -363,6 +363,89 @@ describe('costOf', () => {
   });
 });
 
+describe('cache writes', () => {
+  const sol = table.models['gpt-5.6-sol'] as ModelPrice;
+  const mini = table.models['gpt-4o-mini'] as ModelPrice;
+
+  it('lists a cache-write rate of 1.25 × input in every tier for GPT-5.6 and later, and none for older models', () => {
+    const later = Object.keys(table.models).filter((name) => /^gpt-(5\.6|6)/.test(name));
+    expect(later.length).toBeGreaterThanOrEqual(10);
+    for (const name of later) {
+      const price = table.models[name] as ModelPrice;
+      for (const tier of [price, price.flex, price.priority, price.ultrafast]) {
+        if (tier) expect(tier.cache_write_input, name).toBeCloseTo(tier.input * 1.25, 12);
+      }
+    }
+    for (const name of ['gpt-5.5', 'gpt-5.4', 'gpt-4o-mini', 'o3', 'text-embedding-3-small']) expect(table.models[name]?.cache_write_input, name).toBeUndefined();
+  });
+
+  it.each([
+    {
+      name: 'written tokens at the cache-write rate, apart from cached and uncached input',
+      price: sol,
+      usage: usage({ input_tokens: 3000, cached_input_tokens: 1024, cache_write_input_tokens: 1920, output_tokens: 10 }),
+      opts: {},
+      // 56 × 4 + 1024 × 0.4 + 1920 × 5 + 10 × 20, per 1M
+      want: { input: 0.000224, cached_input: 0.0004096, cache_write_input: 0.0096, output: 0.0002 },
+    },
+    {
+      name: 'at the tier’s cache-write rate',
+      price: sol,
+      usage: usage({ input_tokens: 2000, cache_write_input_tokens: 2000 }),
+      opts: { serviceTier: 'priority' },
+      want: { input: 0, cached_input: 0, cache_write_input: 0.025, output: 0 },
+    },
+    {
+      name: 'halved by the Batch API',
+      price: sol,
+      usage: usage({ input_tokens: 2000, cache_write_input_tokens: 2000 }),
+      opts: { batch: true },
+      want: { input: 0, cached_input: 0, cache_write_input: 0.005, output: 0 },
+    },
+    {
+      name: 'doubled with input under long context',
+      price: sol,
+      usage: usage({ input_tokens: 300_000, cache_write_input_tokens: 100_000 }),
+      opts: {},
+      want: { input: 1.6, cached_input: 0, cache_write_input: 1, output: 0 },
+    },
+    {
+      name: 'at the input rate where the model lists no cache-write rate',
+      price: mini,
+      usage: usage({ input_tokens: 3000, cache_write_input_tokens: 2000 }),
+      opts: {},
+      want: { input: 0.00015, cached_input: 0, cache_write_input: 0.0003, output: 0 },
+    },
+    {
+      name: 'a written count above what is left of the input is capped',
+      price: sol,
+      usage: usage({ input_tokens: 100, cached_input_tokens: 60, cache_write_input_tokens: 70 }),
+      opts: {},
+      want: { input: 0, cached_input: 0.000024, cache_write_input: 0.0002, output: 0 },
+    },
+  ])('$name', ({ price, usage: u, opts, want }) => {
+    const got = costOf(u, price, { batchDiscount: 0.5, ...opts });
+    expect(got.input).toBeCloseTo(want.input, 12);
+    expect(got.cached_input).toBeCloseTo(want.cached_input, 12);
+    expect(got.cache_write_input).toBeCloseTo(want.cache_write_input, 12);
+    expect(got.output).toBeCloseTo(want.output, 12);
+    expect(got.total).toBeCloseTo(want.input + want.cached_input + want.cache_write_input + want.output, 12);
+  });
+
+  it('costs the same as uncached input for a model without the column: no change for older models', () => {
+    const written = costOf(usage({ input_tokens: 3000, cache_write_input_tokens: 2000, output_tokens: 5 }), mini, { batchDiscount: 0.5 });
+    const plain = costOf(usage({ input_tokens: 3000, output_tokens: 5 }), mini, { batchDiscount: 0.5 });
+    expect(written.total).toBeCloseTo(plain.total, 15);
+  });
+
+  it('puts every input token at the dearer cache-write rate in the worst case, so the cap holds', () => {
+    const charge: Charge = { promptTokens: 2000, promptChars: 8000, inputTokens: 2000, maxOutputTokens: 100, outputTokens: 100, total: 2100 };
+    expect(worstCaseCostUsd(charge, sol, { batchDiscount: 0.5 })).toBeCloseTo((2000 * 5 + 100 * 20) / 1e6, 12);
+    const real = costOf(usage({ input_tokens: 2000, cache_write_input_tokens: 2000, output_tokens: 100 }), sol, { batchDiscount: 0.5 });
+    expect(worstCaseCostUsd(charge, sol, { batchDiscount: 0.5 })).toBeGreaterThanOrEqual(real.total);
+  });
+});
+
 describe('worstCaseCostUsd', () => {
   const charge = (inputTokens: number, outputTokens: number): Charge => ({
     promptTokens: inputTokens,
@@ -464,6 +547,8 @@ describe('loadPriceTable with an override file', () => {
     ['a null price', { models: { m: { input: null, output: 1 } } }, /input must be a finite number ≥ 0, got null/],
     ['a misspelt field', { models: { m: { input: 1, outptu: 2, output: 2 } } }, /models\["m"\]\.outptu is not a known field/],
     ['a bad tier', { models: { m: { input: 1, output: 2, flex: { input: 1 } } } }, /models\["m"\]\.flex\.output must be/],
+    ['a negative cache-write rate', { models: { m: { input: 1, output: 2, cache_write_input: -1 } } }, /models\["m"\]\.cache_write_input must be a finite number ≥ 0, got -1/],
+    ['a string cache-write rate in a tier', { models: { m: { input: 1, output: 2, flex: { input: 1, output: 1, cache_write_input: 'x' } } } }, /models\["m"\]\.flex\.cache_write_input must be/],
     ['a tier that is not an object', { models: { m: { input: 1, output: 2, priority: 3 } } }, /priority must be an object, got 3/],
     ['a bad long_context', { models: { m: { input: 1, output: 2, long_context: { above_input_tokens: 0, input_multiplier: 2, output_multiplier: 1 } } } }, /above_input_tokens must be an integer ≥ 1, got 0/],
     ['a bad date', { as_of: '1 Dec 2026' }, /as_of must be a date "YYYY-MM-DD", got "1 Dec 2026"/],
@@ -482,6 +567,14 @@ describe('loadPriceTable with an override file', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(path);
     expect((error as Error).message).toMatch(message);
+  });
+
+  it('reads a cache-write rate, in a tier too, and leaves it absent where the file has none', () => {
+    const t = loadPriceTable(
+      write('writes.json', { models: { m: { input: 1, cache_write_input: 1.25, output: 2, flex: { input: 0.5, cache_write_input: 0.625, output: 1 } }, n: { input: 1, output: 2 } } }),
+    );
+    expect(t.models.m).toEqual({ input: 1, cached_input: 1, cache_write_input: 1.25, output: 2, flex: { input: 0.5, cached_input: 0.5, cache_write_input: 0.625, output: 1 } });
+    expect(t.models.n).toEqual({ input: 1, cached_input: 1, output: 2 });
   });
 
   it('ignores comment keys starting with _', () => {

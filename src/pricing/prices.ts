@@ -13,6 +13,12 @@ export interface TierPrice {
   input: number;
   /** Input tokens served from the prompt cache; equals `input` where a model has no cache discount. */
   cached_input: number;
+  /**
+   * Input tokens written to the prompt cache, for models that bill cache
+   * writes at their own rate (GPT-5.6 and later: 1.25 × input). Absent: cache
+   * writes are billed as ordinary input, as OpenAI bills them on older models.
+   */
+  cache_write_input?: number;
   /** Output tokens, reasoning tokens included. */
   output: number;
 }
@@ -21,7 +27,8 @@ export interface TierPrice {
  * Long-context surcharge (GPT-5.4 and later): when one request has more than
  * `above_input_tokens` input tokens, the whole request is billed at the
  * multiplied rates ("input and cache rates double and output costs 1.5 times
- * the short-context rate for the full request", OpenAI model pages). The
+ * the short-context rate for the full request", OpenAI model pages). Cache
+ * writes take the input multiplier. The
  * multipliers apply on top of whichever tier rate applies; Batch and Flex
  * discounts then apply to the result.
  */
