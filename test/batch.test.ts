@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { lockManifest } from '../src/batch/lock.js';
+import { lockFile } from '../src/shared/lock.js';
 import { BatchApi, type BatchObject, type FileObject } from '../src/batch/api.js';
 import { downloadResults, type DownloadOptions } from '../src/batch/download.js';
 import { readManifest } from '../src/batch/manifest.js';
@@ -288,14 +288,14 @@ describe('submit → wait → download', () => {
   });
 });
 
-describe('lockManifest', () => {
+describe('lockFile (one command per manifest or results file)', () => {
   it('refuses a manifest a running process holds, takes over one a dead process left, and frees it on release', async () => {
     const manifest = dir.file('m.batch.json');
     await writeFile(`${manifest}.lock`, String(process.ppid));
-    await expect(lockManifest(manifest)).rejects.toThrow(`another oai-batch command (pid ${process.ppid}) is working on`);
+    await expect(lockFile(manifest, 'manifest_locked')).rejects.toThrow(`another oai-batch command (pid ${process.ppid}) is working on`);
     const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
     await writeFile(`${manifest}.lock`, gone.stdout.toString());
-    const release = await lockManifest(manifest);
+    const release = await lockFile(manifest, 'manifest_locked');
     expect(await readFile(`${manifest}.lock`, 'utf8')).toBe(String(process.pid));
     await release();
     expect(existsSync(`${manifest}.lock`)).toBe(false);

@@ -169,6 +169,8 @@ function summaryOf(overrides: Partial<Summary> = {}): Summary {
     limits: { 'gpt-4o-mini': { rpm: 600, tpm: 100_000, source: 'flags' } },
     alerts: [{ name: 'rate_limit_rate', value: 0.333333, threshold: 0.1 }],
     warnings: [],
+    run_cost_usd: 0.003,
+    requests_without_usage: 0,
     stopped_reason: null,
     ...overrides,
   };

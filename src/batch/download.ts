@@ -22,7 +22,8 @@ import { InputError, errorObjectOf } from '../shared/errors.js';
 import { fingerprintFile } from '../shared/fingerprint.js';
 import { readLines } from '../pipeline/read.js';
 import type { KeySet } from '../shared/keyset.js';
-import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from '../pipeline/record/writer.js';
+import { closeWriters, openJsonlWriter, writeFileAtomic, type JsonlWriter } from '../pipeline/record/writer.js';
+import { lockFile } from '../shared/lock.js';
 import { checkOutputs, exists, prepareResume } from '../pipeline/record/outputs.js';
 import type { ResumeIndex } from '../pipeline/record/resume.js';
 import { RunStats, buildSummary, exitCodeOf } from '../pipeline/summarise.js';
@@ -31,7 +32,7 @@ import { modelOf, serviceTierOf, usageFromBody } from '../shared/usage.js';
 import { CostLedger } from '../pricing/ledger.js';
 import type { PriceTable } from '../pricing/prices.js';
 import type { BatchApi, BatchErrorData } from './api.js';
-import { readManifest, type ManifestPart } from './manifest.js';
+import { readManifest, type Manifest, type ManifestPart } from './manifest.js';
 import { BatchSession, isPartEnded } from './session.js';
 import { checkManifestMatches, checkSameParts, limitsOf } from './submit.js';
 import { splitInput } from './split.js';
@@ -85,7 +86,22 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
   });
   await checkManifestMatches(manifest, options.manifestPath, options.input, fingerprint, options.baseUrl);
   await checkOutputs({ ...options, protect: [options.manifestPath] });
+  // `run` may be appending to the same results file: one writer at a time.
+  const unlock = await lockFile(options.output, 'results_locked');
+  try {
+    return await download(options, api, manifest, fingerprint, now);
+  } finally {
+    await unlock();
+  }
+}
 
+async function download(
+  options: DownloadOptions,
+  api: BatchApi,
+  manifest: Manifest,
+  fingerprint: string,
+  now: () => number,
+): Promise<DownloadResult> {
   const session = new BatchSession(options.manifestPath, manifest, api);
   await session.refresh();
   const ended = new Map<number, ManifestPart>();
@@ -99,6 +115,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
     resume = await prepareResume({ ...options, fingerprint, ledger, warnings });
   }
   const done: KeySet | null = resume?.done ?? null;
+  const earlierCostUsd = ledger.totals().cost_usd.total;
 
   const nextId = recordIds();
   const results = await openJsonlWriter(options.output, { append: resume !== null });
@@ -178,7 +195,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
       stats.failed += 1;
     }
   } finally {
-    await Promise.allSettled([results.close(), errors.close()]);
+    await closeWriters(results, errors);
   }
 
   for (const part of manifest.parts) {
@@ -205,6 +222,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
     now: now(),
     warnings,
     thresholds: {},
+    earlierCostUsd,
   });
   await writeFileAtomic(options.summary, JSON.stringify(summary, null, 2) + '\n');
     // Parts still running: like a run stopped early (exit 3); download --resume continues.

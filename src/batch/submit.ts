@@ -26,7 +26,8 @@ import { BatchSession, isPartEnded, type SessionOptions } from './session.js';
 import { splitInput, type PartLimits, type PartPlan } from './split.js';
 import { LineRanges, LineRangesBuilder } from './line-ranges.js';
 import { exists, inputChangedSince } from '../pipeline/record/outputs.js';
-import { indexResults } from '../pipeline/record/resume.js';
+import { indexResults, type ResumeIndex } from '../pipeline/record/resume.js';
+import { lockFile } from '../shared/lock.js';
 import type { KeySet } from '../shared/keyset.js';
 import { problemRecord, recordIds } from '../shared/records.js';
 
@@ -170,15 +171,24 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
 
 /**
  * The custom_ids with a success in the results file of `options.skipSucceeded`
- * (nothing when it is null or the file is missing). The file is only read: a run may still be appending to it, so
- * a torn last line is ignored, not cut. Refuses, as a resume does, when the
- * input changed since those results were written and they are keyed `line-N`.
+ * (nothing when it is null or the file is missing). The file is only read
+ * (a torn last line left by a crash is ignored, not cut), under its lock, so a
+ * run writing it at the same time is refused rather than raced. Refuses, as a
+ * resume does, when the input changed since those results were written and
+ * they are keyed `line-N`.
  */
 async function successesToSkip(options: SubmitOptions, fingerprint: string): Promise<KeySet | null> {
   const skip = options.skipSucceeded ?? null;
   if (skip === null || !(await exists(skip.results))) return null;
   const { results } = skip;
-  const index = await indexResults(results, () => {}, { repair: false });
+  // A run still writing the file would buy the same lines as these batches: refuse while one holds it.
+  const unlock = await lockFile(results, 'results_locked');
+  let index: ResumeIndex;
+  try {
+    index = await indexResults(results, () => {}, { repair: false });
+  } finally {
+    await unlock();
+  }
   if (index.succeeded === 0) return null;
   if (index.hasLineKeys && !skip.force) {
     if ((await inputChangedSince(skip.summary, options.input, fingerprint)) === true) {

@@ -9,7 +9,7 @@
 
 import type { Argv } from 'yargs';
 import { ConfigError } from '../shared/errors.js';
-import { ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
+import { DEFAULT_MAX_LINE_BYTES, ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
 import type { BatchEvent } from '../batch/session.js';
 import type { BatchProgress } from '../batch/wait.js';
 import { SIMULATED_BASE_URL, defaultManifestPath, type Manifest, type ManifestPart } from '../batch/manifest.js';
@@ -58,7 +58,7 @@ export function batchBuilder(yargs: Argv): Argv {
       .positional('input', { type: 'string', describe: 'the JSONL request file (the same file `run` takes)' })
       .option('manifest', { type: 'string', describe: 'the batch manifest (default: <input>.batch.json)' })
       .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'submit: endpoint for bare-form lines' })
-      .option('max-line-bytes', { type: 'number', default: 8 * 1024 * 1024, describe: 'submit: longest accepted input line, bytes' })
+      .option('max-line-bytes', { type: 'number', default: DEFAULT_MAX_LINE_BYTES, describe: 'submit: longest accepted input line, bytes' })
       .option('max-requests-per-part', { type: 'number', default: 50_000, describe: 'submit: requests per batch (the API allows 50,000)' })
       .option('max-enqueued-tokens', { type: 'number', describe: "submit: your organisation's enqueued-token limit per model; later parts wait for capacity" })
       .option('wait', { type: 'boolean', default: false, describe: 'submit: then wait until every part has ended' })
@@ -144,7 +144,7 @@ export function batchOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>)
     manifest: optionalString(args, 'manifest') ?? defaultManifestPath(input),
     connection,
     endpoint,
-    maxLineBytes: integerFlag(args, 'max-line-bytes', 1, 8 * 1024 * 1024),
+    maxLineBytes: integerFlag(args, 'max-line-bytes', 1, DEFAULT_MAX_LINE_BYTES),
     maxRequestsPerPart,
     maxEnqueuedTokens: optionalInteger(args, 'max-enqueued-tokens', 1),
     wait: args.wait === true || download,
@@ -179,7 +179,7 @@ export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise
   let unlock = async (): Promise<void> => {};
   try {
     // Every action but status rewrites the manifest: one at a time.
-    if (options.action !== 'status') unlock = await (await import('../batch/lock.js')).lockManifest(options.manifest);
+    if (options.action !== 'status') unlock = await (await import('../shared/lock.js')).lockFile(options.manifest, 'manifest_locked');
     switch (options.action) {
       case 'submit':
         return await submitAction(options, io, api, connection.transport.baseUrl, view);

@@ -6,8 +6,7 @@ import type { Argv } from 'yargs';
 import { ConfigError } from '../shared/errors.js';
 import { sendingOptionsOf, type SendingRunOptions } from '../pipeline/options.js';
 import type { TransportKind, TransportOptions } from '../pipeline/send/transport.js';
-import { ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
-import { DEFAULT_BASE_URL } from '../shared/types.js';
+import { DEFAULT_BASE_URL, DEFAULT_MAX_LINE_BYTES, ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
 import type { InputScanOptions } from '../commands/validate.js';
 import type { Args } from './command.js';
 
@@ -178,14 +177,14 @@ export function inputScanBuilder(yargs: Argv): Argv {
   return yargs
     .positional('input', { type: 'string', describe: 'JSONL file of requests (either line form; .gz read compressed), or - for stdin' })
     .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'endpoint for bare-form lines' })
-    .option('max-line-bytes', { type: 'number', default: 8 * 1024 * 1024, describe: 'longest accepted input line, bytes' })
+    .option('max-line-bytes', { type: 'number', default: DEFAULT_MAX_LINE_BYTES, describe: 'longest accepted input line, bytes' })
     .option('limit', { type: 'number', describe: 'only the first N lines' });
 }
 
 export function inputScanFromArgs(args: Args): InputScanOptions {
   const input = inputFlag(args);
   const endpoint = endpointFlag(args);
-  const scan: InputScanOptions = { input, endpoint, maxLineBytes: integerFlag(args, 'max-line-bytes', 1, 8 * 1024 * 1024) };
+  const scan: InputScanOptions = { input, endpoint, maxLineBytes: integerFlag(args, 'max-line-bytes', 1, DEFAULT_MAX_LINE_BYTES) };
   const limit = optionalInteger(args, 'limit', 1);
   if (limit !== undefined) scan.limit = limit;
   return scan;

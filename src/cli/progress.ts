@@ -91,10 +91,9 @@ export function createProgressView(stderr: ErrStream, options: { quiet: boolean;
 }
 
 export function progressLine(p: ProgressSnapshot): string {
-  const done = p.succeeded + p.failed;
   const percent = p.fraction === null ? '' : ` (${(p.fraction * 100).toFixed(1)}%)`;
   const parts = [
-    `${fmtInt(done)} done${percent}`,
+    p.linesTotal === null ? `${fmtInt(p.linesDone)} done` : `${fmtInt(p.linesDone)} of ${fmtInt(p.linesTotal)} done${percent}`,
     `${fmtInt(p.inFlight)} in flight`,
     `${fmtInt(p.requestsPerMinute)} req/min`,
     `${fmtCompact(p.tokensPerMinute)} tok/min`,

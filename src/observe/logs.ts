@@ -178,6 +178,8 @@ function progressFields(p: ProgressSnapshot): Record<string, unknown> {
   }
   return {
     elapsed_seconds: round(p.elapsedSeconds, 1),
+    lines_total: p.linesTotal,
+    lines_done: p.linesDone,
     fraction: p.fraction === null ? null : round(p.fraction, 4),
     eta_seconds: p.etaSeconds === null ? null : Math.round(p.etaSeconds),
     lines_read: p.linesRead,

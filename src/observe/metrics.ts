@@ -88,6 +88,16 @@ export function createRunMetrics(options: RunMetricsOptions = {}): RunMetrics {
     labelNames: ['model', 'kind'] as const,
     registers,
   });
+  const linesTotal = new Gauge({
+    name: 'oai_batch_lines_total',
+    help: 'Lines this run has to finish (the input, or --limit of it); absent while unknown (stdin).',
+    registers,
+  });
+  const linesDone = new Gauge({
+    name: 'oai_batch_lines_done',
+    help: 'Lines finished: succeeded (earlier runs included) plus failed. Done share = lines_done / lines_total.',
+    registers,
+  });
   const duration = new Histogram({
     name: 'oai_batch_request_duration_seconds',
     help: 'Latency of successful requests (the answering attempt), as summary.timing.latency_ms.',
@@ -128,6 +138,8 @@ export function createRunMetrics(options: RunMetricsOptions = {}): RunMetrics {
       case 'progress': {
         inFlight.set(event.progress.inFlight);
         queueDepth.set(event.progress.queued);
+        linesDone.set(event.progress.linesDone);
+        if (event.progress.linesTotal !== null) linesTotal.set(event.progress.linesTotal);
         for (const [model, state] of Object.entries(event.progress.limits)) {
           setOrRemove(budget, { model, kind: 'rpm' }, state.rpm);
           setOrRemove(budget, { model, kind: 'tpm' }, state.tpm);

@@ -56,6 +56,7 @@ export class Recorder {
     const options = { serviceTier: serviceTierOf(body) };
     const costUsd = usage ? ledger.lineCostUsd(model, usage, options) : null;
     if (usage) ledger.add(model, usage, options);
+    else ledger.addWithoutUsage(model);
     if (spend && result.reservation) spend.settle(result.reservation, usage ? (costUsd ?? 0) : null);
     await this.#o.results.writeRaw(serializeResult(this.#o.nextId(), item, response, attempts, latencyMs, costUsd));
     this.#finished(item, 'succeeded', response, null, attempts, latencyMs, usage, costUsd);

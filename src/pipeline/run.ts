@@ -8,25 +8,28 @@
 
 import { performance } from 'node:perf_hooks';
 import { CostLedger } from '../pricing/ledger.js';
-import { ConfigError } from '../shared/errors.js';
+import { ConfigError, WriteError } from '../shared/errors.js';
 import type { RunEvent } from '../shared/events.js';
 import { fingerprintFile } from '../shared/fingerprint.js';
+import { lockFile } from '../shared/lock.js';
+import { redactUrlCredentials } from '../shared/redact.js';
 import type { KeySet } from '../shared/keyset.js';
 import { recordIds } from '../shared/records.js';
 import type { RequestItem, Summary } from '../shared/types.js';
 import { RateLimiter, type Limiter } from './limit.js';
-import { SpendGuard } from './limit/spend-cap.js';
+import { SpendGuard, type CapSetting } from './limit/spend-cap.js';
 import { resolveRunOptions, type ResolvedRunOptions, type RunOptions } from './options.js';
 import { createPlanContext, isInputProblem, modelOfRecord, planRecord } from './plan.js';
-import { openInput, readRecords, type InputSource } from './read.js';
+import { countRecords, openInput, readRecords, type InputSource } from './read.js';
 import { Recorder } from './record.js';
 import { checkOutputs, exists, prepareResume } from './record/outputs.js';
-import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record/writer.js';
+import { closeWriters, openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record/writer.js';
 import { RunStopping } from './run/stopping.js';
 import { SendStage } from './send.js';
 import { ConcurrencyTuner, INITIAL_CONCURRENCY } from './send/concurrency.js';
 import { Slots } from './send/slots.js';
-import { createTransport } from './send/transport.js';
+import { Reachability } from './send/reachability.js';
+import { createTransport, proxyFor, type TransportOptions } from './send/transport.js';
 import { RunStats, buildSummary, exitCodeOf } from './summarise.js';
 import { progressOf } from './summarise/progress.js';
 
@@ -38,11 +41,17 @@ export interface RunResult {
 export async function runBatch(options: RunOptions): Promise<RunResult> {
   const o = resolveRunOptions(options);
   await checkOutputs(o);
-  const source = await openInput(o.input, o.stdin);
+  // Two runs appending to one results file would pay twice and record duplicates.
+  const unlock = await lockFile(o.output, 'results_locked');
   try {
-    return await runPipeline(o, source);
+    const source = await openInput(o.input, o.stdin);
+    try {
+      return await runPipeline(o, source);
+    } finally {
+      source.close();
+    }
   } finally {
-    source.close();
+    await unlock();
   }
 }
 
@@ -58,7 +67,9 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   const fingerprint = o.input !== '-' && source.sizeBytes !== null ? await fingerprintFile(o.input) : 'stdin';
   const resume = o.resume && (await exists(o.output)) ? await prepareResume({ ...o, fingerprint, ledger, warnings }) : null;
   const done: KeySet | null = resume?.done ?? null;
-  if (o.maxCostUsd !== undefined && o.input !== '-') await refuseUnpricedModels(o, ledger);
+  const earlierCostUsd = ledger.totals().cost_usd.total;
+  const caps = capSettings(o, earlierCostUsd);
+  if (caps.length > 0 && o.input !== '-') await refuseUnpricedModels(o, ledger, caps[0]!.flag);
 
   const stopping = new RunStopping({ drainTimeoutMs: o.drainTimeoutMs, emit });
   const limiter: Limiter = o.limiter ?? new RateLimiter({ rpm: o.rpm, tpm: o.tpm, headroom: o.headroom });
@@ -66,14 +77,14 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   const slots = new Slots(Math.min(o.concurrency, INITIAL_CONCURRENCY));
   const tuner = new ConcurrencyTuner(now());
   const spend =
-    o.maxCostUsd === undefined
+    caps.length === 0
       ? null
       : new SpendGuard({
-          capUsd: o.maxCostUsd,
+          caps,
           priceOf: (model) => ledger.priceOf(model),
           batchDiscount: o.prices.batch_discount,
           stop: stopping.stop,
-          onReached: (message) => stopping.request('max_cost', message),
+          onReached: (reason, message) => stopping.request(reason, message),
         });
   const sender = new SendStage({
     transport,
@@ -88,6 +99,8 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     random: o.random,
     now,
     emit,
+    reachability: new Reachability(),
+    target: describeTarget(o.transport),
     requestStop: (reason, message) => stopping.request(reason, message),
   });
   const results: JsonlWriter = await openJsonlWriter(o.output, { append: resume !== null });
@@ -98,7 +111,14 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   stopping.abandon.addEventListener('abort', () => void transport.destroy().catch(() => {}), { once: true });
   stopping.attach(o.signal, o.forceSignal);
 
-  let bytesAtLastLine = 0;
+  // The lines to do: counted beside the read (a native newline search), exact once the read reaches the end.
+  let linesInInput: number | null = null;
+  let isReadToEnd = false;
+  void countRecords(o.input).then((count) => (linesInInput ??= count), () => {});
+  const linesToDo = (): number | null => {
+    const lines = isReadToEnd ? stats.lines : linesInInput;
+    return lines === null ? null : o.limit === undefined ? lines : Math.min(o.limit, lines);
+  };
   let outstanding = 0;
   const tasks = new Set<Promise<void>>();
   const capacity: Array<() => void> = [];
@@ -106,7 +126,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     progressOf({
       now: now(),
       stats,
-      bytesAtLastLine,
+      linesToDo: linesToDo(),
       bytesRead: source.bytesRead(),
       bytesTotal: source.sizeBytes,
       inFlight: slots.held,
@@ -128,8 +148,9 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
       stoppedReason: stopping.reason,
       finished,
       now: now(),
-      warnings: [...warnings, ...(spend?.warnings() ?? [])],
+      warnings: [...warnings, ...sender.warnings(), ...(spend?.warnings() ?? [])],
       thresholds: { errorRate: o.failOnErrorRate, rateLimitRate: o.failOnRateLimitRate },
+      earlierCostUsd,
     });
     // Serialised: a periodic write must never land after the final one.
     summaryWriting = summaryWriting.catch(() => {}).then(() => writeFileAtomic(o.summary, JSON.stringify(summary, null, 2) + '\n'));
@@ -137,11 +158,11 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     return summary;
   };
 
-  // An unexpected error inside a request's task (disk full, a bug) stops the run and is surfaced.
+  // An output file that refuses a write (a full disk), or a bug, stops the run; the error is surfaced at the end.
   let failure: unknown = null;
   const fail = (error: unknown): void => {
     failure ??= error;
-    stopping.request('interrupted', `stopping: ${(error as Error).message}`);
+    stopping.request(error instanceof WriteError ? 'write_failed' : 'interrupted', `stopping: ${(error as Error).message}`);
   };
 
   emit({ type: 'started', input: o.input, resumed: resume !== null, skippedAlready: resume?.succeeded ?? 0, at: new Date(stats.startedAt).toISOString() });
@@ -171,15 +192,21 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   };
   try {
     const context = createPlanContext(o.endpoint, o.maxLineBytes);
+    let isCutShort = false;
     for await (const record of readRecords(source.stream, o.maxLineBytes)) {
       if (o.limit !== undefined && stats.lines >= o.limit) break;
-      if (stopping.abandon.aborted) break;
+      if (stopping.abandon.aborted) {
+        isCutShort = true;
+        break;
+      }
       stats.lines += 1;
-      bytesAtLastLine = source.bytesRead();
       if (stopping.stop.aborted) {
         // Stopped: the rest of the file is only counted, so that `pending` says
         // how much is left (lines an earlier run finished still count as done).
-        if (o.input === '-') break;
+        if (o.input === '-') {
+          isCutShort = true;
+          break;
+        }
         if (done) {
           const planned = planRecord(record, context);
           if (!isInputProblem(planned)) skipIfDone(planned);
@@ -192,13 +219,14 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
         continue;
       }
       if (skipIfDone(planned)) continue;
-      if (spend && ledger.priceOf(planned.model) === null) throw unpricedUnderCap([planned.model]);
+      if (spend && ledger.priceOf(planned.model) === null) throw unpricedUnderCap([planned.model], caps[0]!.flag);
       // Requests read but not yet recorded: those in flight plus a small lead. Kept tight on
       // purpose: what waits here lives long enough to reach V8's old generation.
       while (outstanding >= slots.limit + 64 && !stopping.stop.aborted) await new Promise<void>((wake) => capacity.push(wake));
       if (stopping.stop.aborted) continue;
       launch(planned);
     }
+    isReadToEnd = !isCutShort;
   } catch (error) {
     fail(error);
   }
@@ -209,7 +237,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     stopping.detach();
     // A limiter passed in may be shared with other runs still going (compare): its owner closes it.
     if (!o.limiter) await limiter.close();
-    await Promise.allSettled([results.close(), errors.close()]);
+    await closeWriters(results, errors).catch(fail);
     await transport.close().catch(() => {});
   }
   const summary = await writeSummary(true);
@@ -219,8 +247,24 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   return { summary, exitCode: exitCodeOf(summary) };
 }
 
-/** Under --max-cost, every model must have a price before anything is sent (only each line's model is read: no planning). */
-async function refuseUnpricedModels(o: ResolvedRunOptions, ledger: CostLedger): Promise<void> {
+/** The server as messages name it: the base URL, and the proxy when one is in use (credentials hidden). */
+function describeTarget(transport: TransportOptions): string {
+  const proxy = proxyFor(transport.baseUrl, transport.env ?? process.env);
+  return proxy ? `${transport.baseUrl} through the proxy ${redactUrlCredentials(proxy)}` : transport.baseUrl;
+}
+
+/** The spend caps the flags set; --max-total-cost counts what earlier runs of the file spent. */
+function capSettings(o: ResolvedRunOptions, earlierCostUsd: number): CapSetting[] {
+  const caps: CapSetting[] = [];
+  if (o.maxCostUsd !== undefined) caps.push({ flag: '--max-cost', reason: 'max_cost', capUsd: o.maxCostUsd, spentUsd: 0 });
+  if (o.maxTotalCostUsd !== undefined) {
+    caps.push({ flag: '--max-total-cost', reason: 'max_total_cost', capUsd: o.maxTotalCostUsd, spentUsd: earlierCostUsd });
+  }
+  return caps;
+}
+
+/** Under a spend cap, every model must have a price before anything is sent (only each line's model is read: no planning). */
+async function refuseUnpricedModels(o: ResolvedRunOptions, ledger: CostLedger, flag: string): Promise<void> {
   const source = await openInput(o.input);
   const unpriced = new Set<string>();
   try {
@@ -231,11 +275,11 @@ async function refuseUnpricedModels(o: ResolvedRunOptions, ledger: CostLedger): 
   } finally {
     source.close();
   }
-  if (unpriced.size > 0) throw unpricedUnderCap([...unpriced].sort());
+  if (unpriced.size > 0) throw unpricedUnderCap([...unpriced].sort(), flag);
 }
 
-function unpricedUnderCap(models: string[]): ConfigError {
-  return new ConfigError(`--max-cost needs a price for every model, and ${models.join(', ')} has none: add it with --prices FILE`);
+function unpricedUnderCap(models: string[], flag: string): ConfigError {
+  return new ConfigError(`${flag} needs a price for every model, and ${models.join(', ')} has none: add it with --prices FILE`);
 }
 
 interface Clocked {

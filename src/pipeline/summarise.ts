@@ -141,6 +141,8 @@ export interface SummaryContext {
   now: number;
   warnings: string[];
   thresholds: { errorRate?: number | undefined; rateLimitRate?: number | undefined };
+  /** What earlier runs of this file spent (read back by --resume); this run's spend is the rest. Default 0. */
+  earlierCostUsd?: number;
 }
 
 export function buildSummary(context: SummaryContext): Summary {
@@ -189,6 +191,8 @@ export function buildSummary(context: SummaryContext): Summary {
     limits: limitsReport(context.limits, stats, wallSeconds),
     alerts: alertsOf(stats, context.thresholds),
     warnings: [...context.warnings, ...ledger.warnings()],
+    run_cost_usd: roundUsd(Math.max(0, totals.cost_usd.total - (context.earlierCostUsd ?? 0))),
+    requests_without_usage: totals.requests_without_usage,
     stopped_reason: context.stoppedReason,
   };
   return summary;

@@ -8,8 +8,13 @@ export interface ProgressSnapshot {
   /** Bytes read from the input, and its size when known (for % without a pre-pass). */
   bytesRead: number;
   bytesTotal: number | null;
-  /** 0..1 share of the input done, or null when the size is unknown (stdin). */
+  /** Lines this run has to finish (the input's records, or --limit), or null while unknown (stdin still being read). */
+  linesTotal: number | null;
+  /** Lines finished: succeeded (earlier runs' included) plus failed. */
+  linesDone: number;
+  /** 0..1: linesDone ÷ linesTotal, or null while linesTotal is unknown. */
   fraction: number | null;
+  /** From the recent finish rate (the last minute): the lines left at that pace; null before anything finished. */
   etaSeconds: number | null;
   linesRead: number;
   succeeded: number;

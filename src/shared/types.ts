@@ -6,6 +6,9 @@
 /** OpenAI's API base; OPENAI_BASE_URL or --base-url replace it. */
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
+/** Longest accepted input line (--max-line-bytes), bytes: 8 MiB. */
+export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
+
 /** The POST endpoints a line may name (Batch API `url` values). */
 export const ENDPOINTS = [
   '/v1/chat/completions',
@@ -187,6 +190,8 @@ export interface ModelTotals {
   output_audio_tokens: number;
   /** null when the model has no price (then it is listed in `unpriced_models`). */
   cost_usd: number | null;
+  /** Answers of this model that carried no usage (their cost is unknown); absent when none. */
+  requests_without_usage?: number;
 }
 
 export interface Alert {
@@ -225,6 +230,10 @@ export interface Summary {
   limits: Record<string, LimitReport>;
   alerts: Alert[];
   warnings: string[];
+  /** This run's spend alone, USD (cost_usd covers the whole file, earlier runs included). */
+  run_cost_usd: number;
+  /** Answers that carried no usage: their cost is unknown, never counted as free. */
+  requests_without_usage: number;
   stopped_reason: StoppedReason | null;
 }
 

@@ -9,6 +9,8 @@ export function progressSnapshot(overrides: Partial<ProgressSnapshot> = {}): Pro
     elapsedSeconds: 12,
     bytesRead: 500,
     bytesTotal: 1000,
+    linesTotal: 100,
+    linesDone: 50,
     fraction: 0.5,
     etaSeconds: 75,
     linesRead: 100,

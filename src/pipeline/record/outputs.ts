@@ -89,6 +89,7 @@ export async function prepareResume(context: ResumeContext): Promise<ResumeIndex
     const usage = usageFromBody(endpointOfBody(body), body);
     const model = modelOf(body);
     if (usage && model) context.ledger.add(model, usage, { serviceTier: serviceTierOf(body), batch: record.via === 'batch' });
+    else if (model) context.ledger.addWithoutUsage(model);
   });
   if (index.tornBytes > 0) context.warnings.push(`resume cut a torn last line (${index.tornBytes} bytes) from ${context.output}`);
   if (changed === true && index.hasLineKeys && !context.force) throw lineKeysMovedError(context.input, context.output);
