@@ -363,6 +363,7 @@ describe('validation', () => {
     ['/embeddings', '{"model": "text-embedding-3-small"}', 400, 'input', 'missing_required_parameter'],
     ['/moderations', '{}', 400, 'input', 'missing_required_parameter'],
     ['/completions', '[1, 2]', 400, null, 'invalid_type'],
+    ['/completions', '{"model": "gpt-3.5-turbo-instruct"}', 400, 'prompt', 'missing_required_parameter'],
     ['/chat/completions', '{"custom_id": "a1", "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}', 400, null, null],
     ['/embeddings', '{"custom_id": "a1", "model": "text-embedding-3-small", "input": "hi"}', 400, null, null],
     ['/responses', '{"custom_id": "a1", "model": "gpt-4o-mini", "input": "hi"}', 400, 'custom_id', 'unknown_parameter'],

@@ -91,6 +91,8 @@ export function validateRequest(endpoint: Endpoint, body: unknown): Validation {
       }
       break;
     case '/v1/completions':
+      // Required, though null is allowed (the model then starts a new document).
+      if (!('prompt' in fields)) return bad(missing('prompt'));
       break;
   }
 
