@@ -36,6 +36,7 @@ import { readManifest, type Manifest, type ManifestPart } from './manifest.js';
 import { BatchSession, isPartEnded } from './session.js';
 import { checkManifestMatches, checkSameParts, limitsOf } from './submit.js';
 import { splitInput } from './split.js';
+import { LineRanges } from './line-ranges.js';
 import { problemRecord, recordIds } from '../shared/records.js';
 
 export interface DownloadOptions {
@@ -83,7 +84,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
   const fingerprint = await fingerprintFile(options.input).catch((error: unknown) => {
     throw new InputError(`cannot read input ${options.input}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
   });
-  checkManifestMatches(manifest, options.manifestPath, options.input, fingerprint, options.baseUrl);
+  await checkManifestMatches(manifest, options.manifestPath, options.input, fingerprint, options.baseUrl);
   await checkOutputs({ ...options, protect: [options.manifestPath] });
   // `run` may be appending to the same results file: one writer at a time.
   const unlock = await lockFile(options.output, 'results_locked');
@@ -123,6 +124,9 @@ async function download(
     // 1. The input, once: bad lines to the errors file; what ended parts' answers need, by custom_id.
     const needed = new Map<string, Needed>();
     const positions = new Map<number, number>();
+    // Lines the submit left out (they had succeeded before it): the same lines, so the parts match.
+    const leftOut = manifest.skipped ? new LineRanges(manifest.skipped.lines) : null;
+    let leftOutMissing = 0;
     const split = await splitInput({
       input: options.input,
       endpoint: manifest.endpoint,
@@ -143,7 +147,22 @@ async function download(
           needed.set(item.customId, { line: item.line, metadata: item.metadata, part: part.part, index });
         }
       },
+      skip: (item) => leftOut?.has(item.line) ?? false,
+      onSkipped: (item) => {
+        if (done?.has(item.customId)) {
+          stats.skipped += 1;
+          stats.succeeded += 1;
+        } else {
+          leftOutMissing += 1; // pending: its success is not in this results file
+        }
+      },
     });
+    if (leftOutMissing > 0) {
+      warnings.push(
+        `${leftOutMissing} line(s) were not submitted because ${manifest.skipped?.results} held their success then, ` +
+          `but ${options.output} holds none for them now: they are pending, and \`oai-batch run ${options.input} --resume\` sends them`,
+      );
+    }
     checkSameParts(manifest, split.parts, options.manifestPath);
     stats.lines = split.lines;
 

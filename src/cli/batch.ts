@@ -65,12 +65,12 @@ export function batchBuilder(yargs: Argv): Argv {
       .option('download', { type: 'boolean', default: false, describe: 'submit: then wait and download (implied by --simulate)' })
       .option('timeout', { type: 'number', describe: 'wait: give up after this many seconds (exit 3; the batches keep running)' })
       .option('poll-interval', { type: 'number', default: 5, describe: 'wait: first poll interval, seconds; grows while nothing changes' })
-      .option('output', { alias: 'o', type: 'string', describe: 'download: results file (default: <input>.results.jsonl)' })
+      .option('output', { alias: 'o', type: 'string', describe: 'results file (default: <input>.results.jsonl); submit leaves out what already succeeded there' })
       .option('errors', { type: 'string', describe: 'errors file (default: <input>.errors.jsonl)' })
       .option('summary', { type: 'string', describe: 'download: summary JSON (default: <input>.summary.json)' })
       .option('resume', { type: 'boolean', default: false, describe: 'download: append to an existing results file, skipping what succeeded' })
       .option('overwrite', { type: 'boolean', default: false, describe: 'download: replace the results file; submit: replace an ended manifest' })
-      .option('force', { type: 'boolean', default: false, describe: 'download --resume even though a line-N keyed input changed' })
+      .option('force', { type: 'boolean', default: false, describe: 'download --resume (or submit leaving out what succeeded) even though a line-N keyed input changed' })
       .option('prices', { type: 'string', describe: 'download: price table overrides (JSON)' })
       .option('format', { type: 'string', default: 'table', choices: ['table', 'json'], describe: 'status: table, or the manifest as JSON' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display' })
@@ -235,11 +235,21 @@ async function submitAction(options: BatchCliOptions, io: CliIO, api: Api, baseU
     },
     baseUrl: manifestBase,
     overwrite: options.overwrite,
+    // What a partial `run` already did is not bought again; unless --download --overwrite will replace those results.
+    skipSucceeded: options.download && options.overwrite ? null : { results: options.output, summary: options.summary, force: options.force },
     signal: io.signal,
     session: { onEvent: view.onEvent },
   });
   const manifest = result.session.manifest;
   if (result.isResumed) view.say(`resumed ${options.manifest}: parts already uploaded or created were not sent again`);
+  if (result.skipped > 0) {
+    const skipped = manifest.skipped;
+    view.say(
+      `left out ${result.skipped} request(s) that already succeeded in ${skipped?.results ?? options.output}` +
+        (result.isResumed ? ' (recorded when the manifest was made)' : '') +
+        `; download with --resume to keep them`,
+    );
+  }
   if (result.inputProblems > 0) view.say(`${result.inputProblems} input line(s) cannot be sent; see ${options.errors}`);
   if (result.isInterrupted) {
     view.say(`interrupted: submit again to send the remaining parts (${options.manifest} records what was sent)`);
@@ -247,7 +257,7 @@ async function submitAction(options: BatchCliOptions, io: CliIO, api: Api, baseU
   }
   if (!options.wait) {
     if (!options.quiet) io.stderr.write(partsTable(manifest));
-    view.say(`next: oai-batch batch wait ${options.input}, then oai-batch batch download ${options.input}`);
+    view.say(`next: oai-batch batch wait ${options.input}, then oai-batch batch download ${options.input}${manifest.skipped ? ' --resume' : ''}`);
     return 0;
   }
   const waited = await waitLoop(options, io, result.session, view);
@@ -356,7 +366,7 @@ async function openSession(options: BatchCliOptions, api: Api, view?: BatchView,
   const fingerprint = await fingerprintFile(options.input).catch((error: unknown) => {
     throw new InputError(`cannot read input ${options.input}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
   });
-  checkManifestMatches(manifest, options.manifest, options.input, fingerprint, options.connection.baseUrl);
+  await checkManifestMatches(manifest, options.manifest, options.input, fingerprint, options.connection.baseUrl);
   return new BatchSession(options.manifest, manifest, api, { isReadOnly, ...(view ? { onEvent: view.onEvent } : {}) });
 }
 

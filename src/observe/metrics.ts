@@ -24,6 +24,7 @@ export const DURATION_BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 
 const TOKEN_KINDS = [
   ['input', 'input_tokens'],
   ['cached_input', 'cached_input_tokens'],
+  ['cache_write_input', 'cache_write_input_tokens'],
   ['output', 'output_tokens'],
   ['reasoning', 'reasoning_tokens'],
 ] as const satisfies ReadonlyArray<readonly [string, keyof Usage]>;
@@ -65,7 +66,7 @@ export function createRunMetrics(options: RunMetricsOptions = {}): RunMetrics {
   });
   const tokens = new Counter({
     name: 'oai_batch_tokens_total',
-    help: 'Tokens the API reported on successful answers, by kind (cached_input is part of input, reasoning part of output).',
+    help: 'Tokens the API reported on successful answers, by kind (cached_input and cache_write_input are part of input, reasoning part of output).',
     labelNames: ['kind', 'model'] as const,
     registers,
   });

@@ -187,6 +187,7 @@ export function buildSummary(context: SummaryContext): Summary {
       total: roundUsd(totals.cost_usd.total),
       input: roundUsd(totals.cost_usd.input),
       cached_input: roundUsd(totals.cost_usd.cached_input),
+      cache_write_input: roundUsd(totals.cost_usd.cache_write_input),
       output: roundUsd(totals.cost_usd.output),
     },
     by_model: Object.fromEntries(

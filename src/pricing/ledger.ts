@@ -25,7 +25,7 @@ export interface LedgerEntryOptions {
 export interface LedgerTotals {
   usage: Usage;
   /** Priced models only; unpriced models' tokens are in `usage` but never counted as free here. */
-  cost_usd: { total: number; input: number; cached_input: number; output: number };
+  cost_usd: { total: number; input: number; cached_input: number; cache_write_input: number; output: number };
   /** Models answered that have no price, or whose answers carried no usage (cost unknown), sorted. */
   unpriced_models: string[];
   /** Answers that carried no usage. */
@@ -45,6 +45,7 @@ interface Bucket {
 const USAGE_KEYS = [
   'input_tokens',
   'cached_input_tokens',
+  'cache_write_input_tokens',
   'output_tokens',
   'reasoning_tokens',
   'input_audio_tokens',
@@ -150,7 +151,7 @@ export class CostLedger {
   /** Overall usage (all models), cost (priced models) and the unpriced models. */
   totals(): LedgerTotals {
     const usage = emptyUsage();
-    const cost = { total: 0, input: 0, cached_input: 0, output: 0 };
+    const cost = { total: 0, input: 0, cached_input: 0, cache_write_input: 0, output: 0 };
     const unpriced = new Set<string>();
     for (const bucket of this.buckets.values()) {
       for (const k of USAGE_KEYS) usage[k] += bucket.usage[k];
@@ -161,9 +162,10 @@ export class CostLedger {
       }
       cost.input += c.input;
       cost.cached_input += c.cached_input;
+      cost.cache_write_input += c.cache_write_input;
       cost.output += c.output;
     }
-    cost.total = cost.input + cost.cached_input + cost.output;
+    cost.total = cost.input + cost.cached_input + cost.cache_write_input + cost.output;
     let withoutUsage = 0;
     for (const [model, count] of this.withoutUsage) {
       unpriced.add(model);

@@ -80,8 +80,12 @@ export interface InputProblem {
 
 /** Token counts as the API reported them, normalised across body kinds. */
 export interface Usage {
+  /** All input tokens, cached and cache-write ones included. */
   input_tokens: number;
+  /** Input tokens read from the prompt cache. */
   cached_input_tokens: number;
+  /** Input tokens written to the prompt cache (billed at their own rate by newer models); disjoint from the cached ones. */
+  cache_write_input_tokens: number;
   output_tokens: number;
   reasoning_tokens: number;
   input_audio_tokens: number;
@@ -92,6 +96,7 @@ export function emptyUsage(): Usage {
   return {
     input_tokens: 0,
     cached_input_tokens: 0,
+    cache_write_input_tokens: 0,
     output_tokens: 0,
     reasoning_tokens: 0,
     input_audio_tokens: 0,
@@ -188,6 +193,7 @@ export interface ModelTotals {
   requests: number;
   input_tokens: number;
   cached_input_tokens: number;
+  cache_write_input_tokens: number;
   output_tokens: number;
   reasoning_tokens: number;
   input_audio_tokens: number;
@@ -218,7 +224,7 @@ export interface Summary {
     timeouts: number;
   };
   usage: Usage;
-  cost_usd: { total: number; input: number; cached_input: number; output: number };
+  cost_usd: { total: number; input: number; cached_input: number; cache_write_input: number; output: number };
   by_model: Record<string, ModelTotals>;
   unpriced_models: string[];
   pricing: { as_of: string; source: string; batch_discount_applied: boolean };
