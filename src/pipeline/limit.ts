@@ -65,11 +65,29 @@ export interface LimiterOptions {
   burstMs?: number;
   /** Where the budgets live. Default: a MemoryBudgetStore of this limiter's own (closed with it). */
   store?: BudgetStore;
+  /**
+   * With nothing known about a model (no flag, no header yet), at most this many of its requests go first.
+   * Default CAUTIOUS_IN_FLIGHT; over a store passed in (presumably shared by a fleet) CAUTIOUS_IN_FLIGHT_SHARED.
+   */
+  cautiousInFlight?: number;
   now?: () => number;
 }
 
-/** With nothing known about a model, this many requests go first to learn its limits. */
-export const CAUTIOUS_IN_FLIGHT = 1;
+/**
+ * With nothing known about a model, this many requests go first to learn its
+ * limits from their headers; the rest wait for the first answer. One alone
+ * made a run at 8 s latency show "0 done" for 8 s; four are still far below
+ * any paid tier's per-second budget (the free tier's 3 RPM would see one 429,
+ * waited out like any other).
+ */
+export const CAUTIOUS_IN_FLIGHT = 4;
+/**
+ * The same over a shared store, per worker: a fleet starting at once sends
+ * this many per worker before anyone knows the limits, and 8 workers × 4
+ * would be 32 requests at once on a key that may admit 10 a second (600 RPM
+ * enforced per second).
+ */
+export const CAUTIOUS_IN_FLIGHT_SHARED = 1;
 
 interface Waiter {
   tokens: number;
@@ -112,6 +130,7 @@ export class RateLimiter implements Limiter {
   readonly #now: () => number;
   readonly #store: BudgetStore;
   readonly #ownsStore: boolean;
+  readonly #cautiousInFlight: number;
   readonly #lanes = new Map<string, Lane>();
   #isClosed = false;
 
@@ -122,6 +141,7 @@ export class RateLimiter implements Limiter {
     this.#burstMs = options.burstMs ?? 500;
     this.#now = options.now ?? Date.now;
     this.#ownsStore = options.store === undefined;
+    this.#cautiousInFlight = options.cautiousInFlight ?? (options.store ? CAUTIOUS_IN_FLIGHT_SHARED : CAUTIOUS_IN_FLIGHT);
     this.#store = options.store ?? new MemoryBudgetStore({ now: this.#now });
   }
 
@@ -384,7 +404,7 @@ export class RateLimiter implements Limiter {
   #localWaitMs(lane: Lane, tokens: number): number {
     const isUnknown =
       this.#flagRpm === null && this.#flagTpm === null && !lane.isAnswered && lane.shared.limitRpm === null && lane.shared.limitTpm === null;
-    if (isUnknown && lane.inFlight >= CAUTIOUS_IN_FLIGHT) return Infinity;
+    if (isUnknown && lane.inFlight >= this.#cautiousInFlight) return Infinity;
     const now = this.#now();
     let wait = 0;
     // Other clients may share the key: stay within what the server says is left,
