@@ -80,6 +80,10 @@ describe('run: argv → options', () => {
       budgetScope: undefined,
       redisTimeoutMs: 60_000,
       shard: undefined,
+      maxTotalCostUsd: undefined,
+      cachePath: undefined,
+      cacheTtlMs: undefined,
+      dedup: false,
     });
   });
 

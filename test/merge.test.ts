@@ -96,6 +96,15 @@ describe('merge', () => {
     expect(result.summary.by_model['gpt-4o-mini-2024-07-18']?.requests).toBe(4);
   });
 
+  it('counts an answer from the cache or dedup as a saving, not as billed usage', async () => {
+    const path = await input(2);
+    const hit = { ...success('a1', 2, 1000, 1000), cache: 'hit' as const, cost_usd: 0 };
+    const result = await mergeResults(options(path, [await part('p0', [success('a0', 1, 10, 5), hit])]));
+    expect(result.summary.requests.succeeded).toBe(2);
+    expect(result.summary.usage).toMatchObject({ input_tokens: 10, output_tokens: 5 });
+    expect(result.summary.cache).toMatchObject({ hits: 1, dedup: 0, saved_tokens: 2000 });
+  });
+
   it('drops a failure when another part succeeded for the same custom_id, and counts a failure once', async () => {
     const path = await input(3);
     const p0 = await part('p0', [success('a0', 1, 1, 1)], [failure('a1', 2), failure('a2', 3)]);

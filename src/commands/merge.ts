@@ -6,7 +6,8 @@
 // Out: one results file (one success per custom_id), one errors file (final
 //      failures without a success anywhere, and the input's bad lines), one
 //      summary: usage and cost from the integer token totals of the kept
-//      successes (CostLedger), lines in no part counted `pending`; the exit
+//      successes that were bought (CostLedger; cache hits and dedup count as
+//      savings, as in a run), lines in no part counted `pending`; the exit
 //      code (0 every line succeeded, 2 some failed, 3 some pending).
 // Owns: de-duplication (a success seen twice is reported and counted once)
 //      and the summary arithmetic across parts.
@@ -97,6 +98,7 @@ export async function mergeResults(options: MergeOptions): Promise<MergeResult> 
   const duplicates = { count: 0, examples: [] as string[] };
   let foreign = 0;
   let unreadable = 0;
+  let isReusing = parts.some((p) => p.summary.cache !== undefined);
 
   const temporary = { results: `${options.output}.merge-${process.pid}.tmp`, errors: `${options.errors}.merge-${process.pid}.tmp` };
   const results = await openJsonlWriter(withGz(temporary.results, options.output), { append: false });
@@ -123,13 +125,21 @@ export async function mergeResults(options: MergeOptions): Promise<MergeResult> 
         }
         await results.writeRaw(text);
         stats.succeeded += 1;
-        if (typeof record.latency_ms === 'number') stats.latency.record(record.latency_ms);
         const body = record.response.body;
         const usage = usageFromBody(endpointOfBody(body), body);
         const model = modelOf(body);
+        if (record.cache) {
+          // Not bought (--cache, --dedup): what it would have cost is a saving, as a run counts it.
+          isReusing = true;
+          stats.countSaving(record.cache, usage && model ? ledger.lineCostUsd(model, usage, { batch: record.via === 'batch' }) : null, usage);
+          return;
+        }
+        if (typeof record.latency_ms === 'number') stats.latency.record(record.latency_ms);
         if (usage && model) {
           ledger.add(model, usage, { serviceTier: serviceTierOf(body), batch: record.via === 'batch' });
           stats.billedTokens += usage.input_tokens + usage.output_tokens;
+        } else if (model) {
+          ledger.addWithoutUsage(model);
         }
       });
     }
@@ -199,6 +209,7 @@ export async function mergeResults(options: MergeOptions): Promise<MergeResult> 
     now: timing.finishedAt,
     warnings,
     thresholds: {},
+    isReusing,
   });
   summary.limits = lowestLimits(parts.map((p) => p.summary.limits ?? {}));
   await writeFileAtomic(options.summary, JSON.stringify(summary, null, 2) + '\n');
