@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BudgetStoreUnavailableError, ConnectionError } from '../src/shared/errors.js';
 import { budgetKeyPrefix, connectRedisBudgetStore, type RedisBudgetStore } from '../src/stores/redis-budget.js';
+import { SLOWDOWN_FACTOR } from '../src/stores/budget-store.js';
 import { describeBudgetStoreContract } from './support/budget-store-contract.js';
 import { freePort, startRedisServer, type RedisServer } from './support/redis-server.js';
 
@@ -40,6 +41,20 @@ describe('the Redis store', () => {
     await a.pause('m', 5000);
     expect((await b.read('m')).pausedForMs).toBe(5000);
     expect((await other.read('m')).pausedForMs).toBe(0);
+  });
+
+  it('slows the fleet once for a burst of 429s that several workers see', async () => {
+    await redis.flush();
+    let clock = 0;
+    const now = (): number => clock;
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => connectRedisBudgetStore({ url: redis.url, scope: 'episode', now })));
+    stores.push(a!, b!, c!);
+    expect((await a!.pause('m', 2000)).rateFactor).toBeCloseTo(SLOWDOWN_FACTOR, 9);
+    clock = 40;
+    expect((await b!.pause('m', 2000)).rateFactor).toBeCloseTo(SLOWDOWN_FACTOR, 9);
+    clock = 300;
+    expect(await c!.pause('m', 2500)).toMatchObject({ pausedForMs: 2500 });
+    expect((await a!.read('m')).rateFactor).toBeCloseTo(SLOWDOWN_FACTOR, 9);
   });
 
   it('names keys by scope and model and lets an idle budget expire', async () => {

@@ -4,6 +4,7 @@
 import yargs, { type Argv } from 'yargs';
 import { OaiBatchError } from '../shared/errors.js';
 import { redact } from '../shared/redact.js';
+import { redisSecretsIn } from '../stores/redis-url.js';
 import { VERSION } from '../shared/version.js';
 import { jsonErrorLine, wantsJsonLogs } from '../observe/error-line.js';
 import type { AnyCommandSpec, Args, CliIO } from './command.js';
@@ -39,7 +40,7 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     );
   }
 
-  const secrets = [io.env.OPENAI_API_KEY, io.env.OPENAI_ADMIN_KEY];
+  const secrets = [io.env.OPENAI_API_KEY, io.env.OPENAI_ADMIN_KEY, ...redisSecretsIn(argv, io.env)];
   try {
     await parser.parseAsync();
     if (usageError !== undefined) {

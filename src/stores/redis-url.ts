@@ -58,3 +58,15 @@ function safeDecode(text: string): string {
     return text;
   }
 }
+
+/** Every secret of the Redis URLs a command line and environment hold (--redis URL, --redis=URL, OAI_BATCH_REDIS_URL). */
+export function redisSecretsIn(argv: readonly string[], env: Record<string, string | undefined>): string[] {
+  const urls: string[] = [];
+  if (env.OAI_BATCH_REDIS_URL) urls.push(env.OAI_BATCH_REDIS_URL);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--redis' && argv[i + 1] !== undefined) urls.push(argv[i + 1] as string);
+    else if (arg.startsWith('--redis=')) urls.push(arg.slice('--redis='.length));
+  }
+  return urls.flatMap(redisSecretsOf);
+}
