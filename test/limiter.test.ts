@@ -3,7 +3,7 @@ import type { HeaderMap } from '../src/shared/headers.js';
 import { CAUTIOUS_IN_FLIGHT, MemoryLimiter, RateLimiter, type Grant, type LimiterOptions } from '../src/pipeline/limit.js';
 import { BudgetStoreUnavailableError, RequestTooLargeError } from '../src/shared/errors.js';
 import { MemoryBudgetStore } from '../src/stores/memory-budget.js';
-import { RECOVERY_PER_SECOND, SLOWDOWN_FACTOR } from '../src/stores/budget-store.js';
+import { RECOVERY_PER_SECOND, SLOWDOWN_FACTOR, type BudgetStore } from '../src/stores/budget-store.js';
 
 type MemoryLimiterOptions = Omit<LimiterOptions, 'store'>;
 
@@ -507,6 +507,55 @@ describe('RateLimiter over a store other workers share', () => {
     await acquireSoon(l, 'm', 1);
     store.read = () => Promise.reject(new BudgetStoreUnavailableError('away'));
     expect((await l.snapshot()).m).toMatchObject({ rpm: 600, inFlight: 1 });
+    await l.close();
+  });
+});
+
+describe('RateLimiter over a store a round trip away', () => {
+  /** A store that counts its calls; `withTakeMany` false hides takeMany. */
+  function countingStore(withTakeMany: boolean): { store: BudgetStore; calls: string[] } {
+    const inner = new MemoryBudgetStore({ now: () => Date.now() });
+    const calls: string[] = [];
+    const store: BudgetStore = {
+      take: (model, tokens, rates) => (calls.push('take'), inner.take(model, tokens, rates)),
+      publishLimits: (model, limits) => inner.publishLimits(model, limits),
+      pause: (model, ms) => inner.pause(model, ms),
+      read: (model) => inner.read(model),
+      close: () => inner.close(),
+    };
+    if (withTakeMany) store.takeMany = (model, charges, rates) => (calls.push(`takeMany ${charges.length}`), inner.takeMany(model, charges, rates));
+    return { store, calls };
+  }
+
+  it('asks once for a queue of waiters when the store takes for several at once', async () => {
+    const { store, calls } = countingStore(true);
+    const l = new RateLimiter({ store, rpm: 60_000, now: () => Date.now() });
+    const { times } = queue(l, 'm', 1, 10);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(times).toHaveLength(10);
+    expect(calls).toEqual(['takeMany 10']);
+    await l.close();
+  });
+
+  it('grants as many as the budget holds and waits for the rest, in order', async () => {
+    const { store, calls } = countingStore(true);
+    const l = new RateLimiter({ store, rpm: 600, now: () => Date.now() });
+    const { times } = queue(l, 'm', 1, 7);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(times).toEqual([0, 0, 0, 0, 0]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(times).toEqual([0, 0, 0, 0, 0, 100, 200]);
+    expect(calls[0]).toBe('takeMany 7');
+    await l.close();
+  });
+
+  it('asks once per waiter when the store takes for one only', async () => {
+    const { store, calls } = countingStore(false);
+    const l = new RateLimiter({ store, rpm: 60_000, now: () => Date.now() });
+    const { times } = queue(l, 'm', 1, 3);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(times).toHaveLength(3);
+    expect(calls).toEqual(['take', 'take', 'take']);
     await l.close();
   });
 });

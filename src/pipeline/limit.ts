@@ -12,12 +12,14 @@
 // is the same over either.
 //
 // Per model, one lane queues acquisitions in order; only its head asks the
-// store, so a slow store costs one round trip per grant, not one per waiter.
+// store, for itself and (when the store can take for several at once) the
+// waiters right behind it: a store a round trip away costs one round trip per
+// batch of grants, not one per request.
 
 import { BudgetStoreUnavailableError, OaiBatchError, RequestTooLargeError } from '../shared/errors.js';
 import { parseRateLimitHeaders, type HeaderMap, type RateLimitHeaders } from '../shared/headers.js';
 import type { LimitSource, ModelLimitState } from '../shared/types.js';
-import { lowestLimit, type BucketRates, type BudgetStore, type SharedModelState } from '../stores/budget-store.js';
+import { lowestLimit, type BucketRates, type BudgetStore, type SharedModelState, type TakeManyResult } from '../stores/budget-store.js';
 import { MemoryBudgetStore } from '../stores/memory-budget.js';
 import { defaultRateLimitWaitMs } from './send/retry.js';
 import { serverRate, serverWait, type ServerView } from './limit/server-view.js';
@@ -72,6 +74,9 @@ export interface LimiterOptions {
   cautiousInFlight?: number;
   now?: () => number;
 }
+
+/** Most waiters one take asks the store for at once (a store that offers takeMany). */
+const MAX_BATCH = 64;
 
 /**
  * With nothing known about a model, this many requests go first to learn its
@@ -277,9 +282,10 @@ export class RateLimiter implements Limiter {
           await this.#sleep(lane, localWaitMs);
           continue;
         }
-        let result;
+        const batch = this.#batch(lane, head);
+        let result: TakeManyResult;
         try {
-          result = await this.#store.take(lane.model, head.tokens, this.#rates(lane.shared));
+          result = await this.#take(lane, batch);
         } catch (error) {
           // The store is gone for good (a shared store that did not come back): nothing more can be granted.
           for (const waiter of lane.waiters.splice(0)) {
@@ -289,18 +295,25 @@ export class RateLimiter implements Limiter {
           return;
         }
         this.#remember(lane, result.state);
-        if (lane.waiters[0] !== head) continue; // aborted while asking: the next one goes
-        if (!result.granted) {
-          await this.#sleep(lane, result.waitMs);
-          continue;
+        // In order, the granted ones still waiting go (the permit of one aborted meanwhile is lost).
+        let isHeadGone = false;
+        for (const [i, waiter] of batch.entries()) {
+          const index = lane.waiters.indexOf(waiter);
+          if (index < 0) {
+            isHeadGone ||= i === 0;
+            continue;
+          }
+          if (i >= result.granted) break;
+          lane.waiters.splice(index, 1);
+          settle(waiter);
+          lane.inFlight += 1;
+          lane.seq += 1;
+          lane.tokenSeq += waiter.tokens;
+          const record: GrantRecord = { model: lane.model, tokens: waiter.tokens, seq: lane.seq, tokenSeq: lane.tokenSeq, grantedAt: this.#now() };
+          waiter.resolve(record as unknown as Grant);
         }
-        lane.waiters.shift();
-        settle(head);
-        lane.inFlight += 1;
-        lane.seq += 1;
-        lane.tokenSeq += head.tokens;
-        const record: GrantRecord = { model: lane.model, tokens: head.tokens, seq: lane.seq, tokenSeq: lane.tokenSeq, grantedAt: this.#now() };
-        head.resolve(record as unknown as Grant);
+        if (result.granted === 0 && isHeadGone) continue; // aborted while asking: the next one goes
+        if (result.granted < batch.length) await this.#sleep(lane, result.waitMs);
       }
     } finally {
       lane.isPumping = false;
@@ -324,6 +337,31 @@ export class RateLimiter implements Limiter {
       }
       lane.wake = done;
     });
+  }
+
+  /**
+   * The head and the waiters right behind it that this process would let go
+   * too (not too large, no local wait counting those before them), when the
+   * store can take for several at once: one round trip for a busy lane.
+   */
+  #batch(lane: Lane, head: Waiter): Waiter[] {
+    const batch = [head];
+    if (!this.#store.takeMany) return batch;
+    let tokensAhead = head.tokens;
+    for (let i = 1; i < lane.waiters.length && batch.length < MAX_BATCH; i++) {
+      const waiter = lane.waiters[i] as Waiter;
+      if (this.#tooLarge(lane, waiter.tokens) || this.#localWaitMs(lane, waiter.tokens, batch.length, tokensAhead) > 0) break;
+      batch.push(waiter);
+      tokensAhead += waiter.tokens;
+    }
+    return batch;
+  }
+
+  async #take(lane: Lane, batch: Waiter[]): Promise<TakeManyResult> {
+    const rates = this.#rates(lane.shared);
+    if (batch.length > 1 && this.#store.takeMany) return this.#store.takeMany(lane.model, batch.map((w) => w.tokens), rates);
+    const result = await this.#store.take(lane.model, (batch[0] as Waiter).tokens, rates);
+    return result.granted ? { granted: 1, waitMs: 0, state: result.state } : { granted: 0, waitMs: result.waitMs, state: result.state };
   }
 
   /** Budgets before slow-down: flags, learned limits, or both (the lower wins once a header is seen). */
@@ -401,21 +439,21 @@ export class RateLimiter implements Limiter {
   }
 
   /** What this process alone makes the head wait, ms: the cautious start (Infinity: until an answer) and the server's remaining budget. */
-  #localWaitMs(lane: Lane, tokens: number): number {
+  #localWaitMs(lane: Lane, tokens: number, requestsAhead = 0, tokensAhead = 0): number {
     const isUnknown =
       this.#flagRpm === null && this.#flagTpm === null && !lane.isAnswered && lane.shared.limitRpm === null && lane.shared.limitTpm === null;
-    if (isUnknown && lane.inFlight >= this.#cautiousInFlight) return Infinity;
+    if (isUnknown && lane.inFlight + requestsAhead >= this.#cautiousInFlight) return Infinity;
     const now = this.#now();
     let wait = 0;
     // Other clients may share the key: stay within what the server says is left,
     // keeping back a margin for what they may have sent since.
     if (lane.serverRequests) {
       const margin = Math.max(1, Math.ceil(lane.serverRequests.limit * 0.01));
-      wait = Math.max(wait, serverWait(lane.serverRequests, now, lane.seq, 1, margin));
+      wait = Math.max(wait, serverWait(lane.serverRequests, now, lane.seq + requestsAhead, 1, margin));
     }
     if (lane.serverTokens) {
       const margin = Math.ceil(lane.serverTokens.limit * 0.01);
-      wait = Math.max(wait, serverWait(lane.serverTokens, now, lane.tokenSeq, tokens, margin));
+      wait = Math.max(wait, serverWait(lane.serverTokens, now, lane.tokenSeq + tokensAhead, tokens, margin));
     }
     return wait;
   }

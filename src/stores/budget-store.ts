@@ -42,6 +42,14 @@ export type TakeResult =
   /** Not now: ask again in `waitMs` (the pause, or until the buckets refill). */
   | { granted: false; waitMs: number; state: SharedModelState };
 
+export interface TakeManyResult {
+  /** How many of the charges, from the first, were granted. */
+  granted: number;
+  /** When not all were granted: ask again for the next one in `waitMs`. */
+  waitMs: number;
+  state: SharedModelState;
+}
+
 export interface BudgetStore {
   /**
    * In one atomic step: brings the model's request and token buckets up to
@@ -50,6 +58,13 @@ export interface BudgetStore {
    * than a whole burst is admitted once the bucket is full, leaving debt.
    */
   take(model: string, tokens: number, rates: BucketRates): Promise<TakeResult>;
+  /**
+   * Optional: takes for several requests in one atomic step, exactly as the
+   * same takes in a row at one moment would: in order, stopping at the first
+   * that must wait. A store a round trip away offers it so that a busy worker
+   * does not pay one round trip per request.
+   */
+  takeMany?(model: string, charges: readonly number[], rates: BucketRates): Promise<TakeManyResult>;
   /** Limits a worker learned from headers; the lowest wins (null leaves a limit as it is). */
   publishLimits(model: string, limits: { rpm: number | null; tpm: number | null }): Promise<SharedModelState>;
   /**

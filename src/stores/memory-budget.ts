@@ -14,6 +14,7 @@ import {
   type BudgetStore,
   type SharedModelState,
   type SlowdownState,
+  type TakeManyResult,
   type TakeResult,
 } from './budget-store.js';
 
@@ -43,16 +44,29 @@ export class MemoryBudgetStore implements BudgetStore {
   }
 
   take(model: string, tokens: number, rates: BucketRates): Promise<TakeResult> {
+    const { granted, waitMs, state } = this.#takeMany(model, [tokens], rates);
+    return Promise.resolve(granted === 1 ? { granted: true, state } : { granted: false, waitMs, state });
+  }
+
+  takeMany(model: string, charges: readonly number[], rates: BucketRates): Promise<TakeManyResult> {
+    return Promise.resolve(this.#takeMany(model, charges, rates));
+  }
+
+  #takeMany(model: string, charges: readonly number[], rates: BucketRates): TakeManyResult {
     const now = this.#now();
     const budget = this.#budget(model, rates, now);
     this.#runAt(budget, rates, now);
     refill(budget.requests, now);
     refill(budget.tokens, now);
-    const waitMs = Math.max(budget.slowdown.pausedUntil - now, waitFor(budget.requests, 1), waitFor(budget.tokens, tokens), 0);
-    if (waitMs > 0) return Promise.resolve({ granted: false, waitMs, state: stateOf(budget, now) });
-    take(budget.requests, 1);
-    take(budget.tokens, tokens);
-    return Promise.resolve({ granted: true, state: stateOf(budget, now) });
+    let granted = 0;
+    for (const tokens of charges) {
+      const waitMs = Math.max(budget.slowdown.pausedUntil - now, waitFor(budget.requests, 1), waitFor(budget.tokens, tokens), 0);
+      if (waitMs > 0) return { granted, waitMs, state: stateOf(budget, now) };
+      take(budget.requests, 1);
+      take(budget.tokens, tokens);
+      granted += 1;
+    }
+    return { granted, waitMs: 0, state: stateOf(budget, now) };
   }
 
   publishLimits(model: string, limits: { rpm: number | null; tpm: number | null }): Promise<SharedModelState> {

@@ -6,7 +6,7 @@
 //
 // KEYS[1]  the model's hash in the scope (oai-batch:budget:<scope>:<model>).
 // ARGV     op, now (ms; '' = Redis's own clock, TIME), idle TTL (ms), then the op's arguments.
-// Returns  {granted, waitMs, limitRpm, limitTpm, pausedForMs, rateFactor} as strings
+// Returns  {granted (how many), waitMs, limitRpm, limitTpm, pausedForMs, rateFactor} as strings
 //          ('' = null): Redis would truncate a Lua number to an integer.
 //
 // Numbers are stored with %.17g, which reads back to the same double, so the
@@ -133,12 +133,12 @@ local function answer(granted, waitMs, m)
 end
 
 if op == 'take' then
-  local tokens = tonumber(ARGV[4])
-  local rpm, tpm, burstMs = num(ARGV[5]), num(ARGV[6]), tonumber(ARGV[7])
+  -- rates, the limits this worker knew, then one charge per request (in order: stop at the first that must wait)
+  local rpm, tpm, burstMs = num(ARGV[4]), num(ARGV[5]), tonumber(ARGV[6])
   local m = load() or create(rpm, tpm, burstMs)
   -- Limits this worker knew before (the store may have restarted empty): the lowest still wins.
-  m.lrpm = lowestLimit(m.lrpm, num(ARGV[8]))
-  m.ltpm = lowestLimit(m.ltpm, num(ARGV[9]))
+  m.lrpm = lowestLimit(m.lrpm, num(ARGV[7]))
+  m.ltpm = lowestLimit(m.ltpm, num(ARGV[8]))
   -- Run the buckets at the rates x the slow-down factor (memory-budget.ts #runAt).
   local factor = factorAt(m, now)
   local runRpm, runTpm = nil, nil
@@ -151,15 +151,17 @@ if op == 'take' then
   end
   refill(m.rq, now)
   refill(m.tk, now)
-  local waitMs = math.max(m.pu - now, waitFor(m.rq, 1), waitFor(m.tk, tokens), 0)
-  if waitMs > 0 then
-    save(m)
-    return answer('0', waitMs, m)
+  local granted, waitMs = 0, 0
+  for i = 9, #ARGV do
+    local tokens = tonumber(ARGV[i])
+    waitMs = math.max(m.pu - now, waitFor(m.rq, 1), waitFor(m.tk, tokens), 0)
+    if waitMs > 0 then break end
+    takeFrom(m.rq, 1)
+    takeFrom(m.tk, tokens)
+    granted = granted + 1
   end
-  takeFrom(m.rq, 1)
-  takeFrom(m.tk, tokens)
   save(m)
-  return answer('1', 0, m)
+  return answer(tostring(granted), waitMs, m)
 elseif op == 'publish' then
   local m = load() or create(nil, nil, nil)
   m.lrpm = lowestLimit(m.lrpm, num(ARGV[4]))

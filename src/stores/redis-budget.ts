@@ -14,7 +14,7 @@
 import { ClientOfflineError, createClient, ErrorReply } from 'redis';
 import { BudgetStoreUnavailableError, ConnectionError, OaiBatchError } from '../shared/errors.js';
 import { redisSecretsOf, redisUrlForDisplay, scrubSecrets } from './redis-url.js';
-import { lowestLimit, type BucketRates, type BudgetStore, type SharedModelState, type TakeResult } from './budget-store.js';
+import { lowestLimit, type BucketRates, type BudgetStore, type SharedModelState, type TakeManyResult, type TakeResult } from './budget-store.js';
 import { BUDGET_SCRIPT } from './redis-budget.lua.js';
 
 export interface RedisBudgetStoreOptions {
@@ -95,10 +95,15 @@ export class RedisBudgetStore implements BudgetStore {
   }
 
   async take(model: string, tokens: number, rates: BucketRates): Promise<TakeResult> {
+    const { granted, waitMs, state } = await this.takeMany(model, [tokens], rates);
+    return granted === 1 ? { granted: true, state } : { granted: false, waitMs, state };
+  }
+
+  /** One round trip for a worker's queued requests: in order, stopping at the first that must wait. */
+  async takeMany(model: string, charges: readonly number[], rates: BucketRates): Promise<TakeManyResult> {
     const known = this.#known.get(model);
-    const reply = await this.#run(model, 'take', [tokens, rates.rpm, rates.tpm, rates.burstMs, known?.rpm ?? null, known?.tpm ?? null], this.#timeoutMs);
-    const state = this.#state(model, reply);
-    return reply[0] === '1' ? { granted: true, state } : { granted: false, waitMs: parseNumber(reply[1]) ?? 0, state };
+    const reply = await this.#run(model, 'take', [rates.rpm, rates.tpm, rates.burstMs, known?.rpm ?? null, known?.tpm ?? null, ...charges], this.#timeoutMs);
+    return { granted: Number(reply[0]), waitMs: parseNumber(reply[1]) ?? 0, state: this.#state(model, reply) };
   }
 
   /** Waits at most a couple of seconds for a lost Redis; the limits are kept here either way and written back by the next take. */

@@ -15,7 +15,9 @@ type Step =
   | { at: number; take: string; tokens?: number; rates: BucketRates; times?: number; expect: { granted: true } | { granted: false; waitMs: number } }
   | { at: number; publish: string; limits: { rpm: number | null; tpm: number | null }; state?: Partial<SharedModelState> }
   | { at: number; pause: string; ms: number; state?: Partial<SharedModelState> }
-  | { at: number; read: string; state: Partial<SharedModelState> };
+  | { at: number; read: string; state: Partial<SharedModelState> }
+  /** takeMany (a store that offers it): how many of `charges` were granted, and the wait for the next. */
+  | { at: number; takeMany: string; charges: number[]; rates: BucketRates; expect: { granted: number; waitMs: number } };
 
 const rpm = (perMinute: number | null, burstMs = 500): BucketRates => ({ rpm: perMinute, tpm: null, burstMs });
 const tpm = (perMinute: number | null, burstMs = 500): BucketRates => ({ rpm: null, tpm: perMinute, burstMs });
@@ -140,6 +142,19 @@ export const CONTRACT: Array<[string, Step[]]> = [
     ],
   ],
   [
+    'takes for several requests in one step as the same takes in a row would',
+    [
+      { at: 0, takeMany: 'm', charges: [1, 1, 1, 1, 1, 1, 1], rates: rpm(600), expect: { granted: 5, waitMs: 100 } },
+      { at: 100, takeMany: 'm', charges: [1, 1], rates: rpm(600), expect: { granted: 1, waitMs: 100 } },
+      // Tokens: 500 ms of 60,000/min holds 500; the second 300 waits for the 100 it lacks.
+      { at: 100, takeMany: 't', charges: [300, 300], rates: tpm(60_000), expect: { granted: 1, waitMs: 100 } },
+      { at: 200, take: 't', tokens: 300, rates: tpm(60_000), expect: GRANTED },
+      { at: 200, pause: 'p', ms: 1000 },
+      { at: 210, takeMany: 'p', charges: [1, 1], rates: rpm(null), expect: { granted: 0, waitMs: 990 } },
+      { at: 1200, takeMany: 'p', charges: [1, 1], rates: rpm(null), expect: { granted: 2, waitMs: 0 } },
+    ],
+  ],
+  [
     'keeps models apart',
     [
       { at: 0, take: 'a', rates: rpm(600), times: 5, expect: GRANTED },
@@ -168,6 +183,10 @@ export function describeBudgetStoreContract(name: string, factory: StoreFactory)
               const got = result.granted ? { granted: true } : { granted: false, waitMs: result.waitMs };
               expect(got, `${where}, take ${i + 1}`).toEqual(step.expect);
             }
+          } else if ('takeMany' in step) {
+            if (!store.takeMany) continue; // optional: a store without it takes one at a time
+            const result = await store.takeMany(step.takeMany, step.charges, step.rates);
+            expect({ granted: result.granted, waitMs: result.waitMs }, where).toEqual(step.expect);
           } else if ('publish' in step) {
             const state = await store.publishLimits(step.publish, step.limits);
             if (step.state) expect(state, where).toMatchObject(step.state);
