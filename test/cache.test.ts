@@ -6,15 +6,14 @@ import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { RunOptions } from '../src/pipeline/options.js';
 import { runBatch } from '../src/pipeline/run.js';
-import { loadPriceTable } from '../src/shared/price-file.js';
 import type { ResultRecord, Summary } from '../src/shared/types.js';
 import type { Simulator } from '../src/sim/server.js';
 import { cacheKey, canonicalJson, openResponseCache } from '../src/stores/response-cache.js';
 import { runCli, startCli } from './support/cli.js';
 import { readJson, readJsonl, writeJsonl } from './support/files.js';
 import { perTestFixture } from './support/fixture.js';
+import { runOptionsFor } from './support/run.js';
 
-const prices = loadPriceTable();
 const KEY = 'sk-test-key-123456';
 const { dir, simulator } = perTestFixture(KEY);
 
@@ -26,18 +25,7 @@ const ask = (text: string, extra: Record<string, unknown> = {}): Record<string, 
 });
 
 function options(input: string, s: Simulator, extra: Partial<RunOptions> = {}): RunOptions {
-  const stem = input.replace(/\.jsonl$/, '');
-  return {
-    input,
-    output: `${stem}.results.jsonl`,
-    errors: `${stem}.errors.jsonl`,
-    summary: `${stem}.summary.json`,
-    transport: { baseUrl: s.url, apiKey: KEY },
-    prices,
-    timeoutMs: 5000,
-    overwrite: true,
-    ...extra,
-  };
+  return runOptionsFor(input, s, KEY, { overwrite: true, ...extra });
 }
 
 /** Answers the simulator sold (every request is answered: no faults, no limits in these tests). */
