@@ -161,6 +161,19 @@ function parseJson(text: string): unknown {
   }
 }
 
+/**
+ * The answer's id: `x-request-id`, or, from servers that send no such header
+ * (local OpenAI-compatible servers, some gateways), the body's own `id`
+ * (`chatcmpl-…`, `resp_…`), so `response.request_id` is a string as in the
+ * Batch API's output form. Null only when there is neither.
+ */
+export function requestIdOf(headers: HeaderMap, json: unknown): string | null {
+  const header = headers['x-request-id'];
+  if (header) return header;
+  const id = json !== null && typeof json === 'object' ? (json as { id?: unknown }).id : undefined;
+  return typeof id === 'string' && id !== '' ? id : null;
+}
+
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): HeaderMap {
   const headers: HeaderMap = {};
   for (const [key, value] of Object.entries(raw)) {
@@ -281,13 +294,8 @@ class UndiciTransport implements Transport {
       return fail(error);
     }
     const responseHeaders = flattenHeaders(answer.headers);
-    return {
-      status: answer.statusCode,
-      headers: responseHeaders,
-      text,
-      json: parseJson(text),
-      requestId: responseHeaders['x-request-id'] ?? null,
-    };
+    const json = parseJson(text);
+    return { status: answer.statusCode, headers: responseHeaders, text, json, requestId: requestIdOf(responseHeaders, json) };
   }
 
   /** Aborts every request in flight (a hard stop) and closes the connections. */
@@ -383,7 +391,8 @@ class SdkTransport implements Transport {
         if (signal.aborted) throw error;
         throw connectionError(error);
       }
-      return { status: response.status, headers, text, json: parseJson(text), requestId: headers['x-request-id'] ?? null };
+      const json = parseJson(text);
+      return { status: response.status, headers, text, json, requestId: requestIdOf(headers, json) };
     });
   }
 
