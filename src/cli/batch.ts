@@ -364,7 +364,8 @@ async function downloadAction(options: BatchCliOptions, io: CliIO, api: Api, bas
     prices: loadPriceTable(options.pricesPath),
     baseUrl: baseUrl ?? options.connection.baseUrl,
   });
-  if (!options.quiet) io.stderr.write(summaryTable(summary, { results: options.output, errors: options.errors, summary: options.summary }));
+  const columns = io.stderr.isTTY === true && (io.stderr.columns ?? 0) > 0 ? io.stderr.columns : undefined;
+  if (!options.quiet) io.stderr.write(summaryTable(summary, { results: options.output, errors: options.errors, summary: options.summary }, columns));
   return exitCode;
 }
 

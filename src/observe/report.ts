@@ -85,6 +85,7 @@ function overview(s: Summary): string {
 
 function latencySection(s: Summary, latency: LatencyDistribution): string {
   const l = s.timing.latency_ms;
+  if (l === null) return paragraphHtml('The Batch API reports no per-request latency.');
   const table = tableHtml({
     columns: ['p50', 'p90', 'p95', 'p99', 'max'].map((label) => ({ label: `${label} ms`, align: 'right' as const })),
     rows: [[l.p50, l.p90, l.p95, l.p99, l.max]],
