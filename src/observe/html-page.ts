@@ -18,17 +18,29 @@ export interface ChartSeries {
   values: ReadonlyArray<number | null>;
   /** Colour as #rrggbb; default from the page palette. */
   color?: string;
+  /**
+   * What the legend shows while the cursor is off the chart (it shows the
+   * hovered value otherwise): the series' total, maximum, last or mean value.
+   * Default `total` for bars and histograms, `max` for lines.
+   */
+  idle?: 'total' | 'max' | 'last' | 'mean';
 }
 
 export interface ChartSpec {
   title: string;
-  /** x values: Unix seconds when `xIsTime` (default), else plain numbers. */
+  /**
+   * x values: Unix seconds when `xIsTime` (default), else plain numbers. For
+   * a `histogram`, the bin edges: one more than each series has values (bin
+   * i spans x[i] to x[i + 1]).
+   */
   x: readonly number[];
   series: readonly ChartSeries[];
-  /** `line` (default) or `bars`. */
-  kind?: 'line' | 'bars';
+  /** `line` (default), `bars` (one bar centred on each x), or `histogram` (each bin filled over its own range). */
+  kind?: 'line' | 'bars' | 'histogram';
   /** How y values read: counts (1.2M), USD ($1.23), bytes (1.2 MiB) or milliseconds. Default `count`. */
   unit?: 'count' | 'usd' | 'bytes' | 'ms';
+  /** How plain x values read (not for time axes). Default `count`. */
+  xUnit?: 'count' | 'usd' | 'bytes' | 'ms';
   /** Default true: x is Unix seconds, shown as UTC dates. */
   xIsTime?: boolean;
   /** Vertical markers, e.g. anomalous days. */
@@ -81,10 +93,16 @@ export function chartHtml(spec: ChartSpec): string {
   const data = {
     title: spec.title,
     x: spec.x,
-    series: spec.series.map((s, i) => ({ label: s.label, values: s.values, color: s.color ?? PALETTE[i % PALETTE.length] })),
+    series: spec.series.map((s, i) => ({
+      label: s.label,
+      values: s.values,
+      color: s.color ?? PALETTE[i % PALETTE.length],
+      idle: s.idle ?? ((spec.kind ?? 'line') === 'line' ? 'max' : 'total'),
+    })),
     kind: spec.kind ?? 'line',
     unit: spec.unit ?? 'count',
-    xIsTime: spec.xIsTime ?? true,
+    xUnit: spec.xUnit ?? 'count',
+    xIsTime: spec.kind === 'histogram' ? false : (spec.xIsTime ?? true),
     marks: spec.marks ?? [],
     heightPx: spec.heightPx ?? 280,
   };
@@ -98,13 +116,18 @@ export function tableHtml(spec: TableSpec): string {
   const columns = spec.columns.map((c) => (typeof c === 'string' ? { label: c } : c));
   const cellHtml = (tag: 'td' | 'th', value: Cell, i: number): string => {
     const align = columns[i]?.align === 'right' ? ' class="num"' : '';
-    return `<${tag}${align}>${value === null || value === undefined ? '' : escapeHtml(String(value))}</${tag}>`;
+    return `<${tag}${align}>${value === null || value === undefined ? '' : escapeHtml(cellText(value))}</${tag}>`;
   };
   const head = `<thead><tr>${columns.map((c) => `<th${c.align === 'right' ? ' class="num"' : ''}>${escapeHtml(c.label)}</th>`).join('')}</tr></thead>`;
   const body = `<tbody>${spec.rows.map((row) => `<tr>${row.map((v, i) => cellHtml('td', v, i)).join('')}</tr>`).join('')}</tbody>`;
   const foot = spec.footer ? `<tfoot><tr>${spec.footer.map((v, i) => cellHtml('th', v, i)).join('')}</tr></tfoot>` : '';
   const caption = spec.caption ? `<caption>${escapeHtml(spec.caption)}</caption>` : '';
   return `<table>${caption}${head}${body}${foot}</table>`;
+}
+
+/** A number with thousands separators (1,234,567; 0.000123 keeps its digits); other cells as they are. */
+function cellText(value: Exclude<Cell, null | undefined>): string {
+  return typeof value === 'number' ? value.toLocaleString('en-US', { maximumFractionDigits: 6 }) : String(value);
 }
 
 /** Horizontal bars for shares of a whole, one column per measure. */
@@ -216,7 +239,23 @@ const DRAW_SCRIPT = `
     if (a >= 1e6) return p + +(v / 1e6).toPrecision(3) + 'M' + s;
     if (a >= 1e4) return p + +(v / 1e3).toPrecision(3) + 'k' + s;
     if (unit === 'usd') return p + (v === 0 ? '0' : a >= 1 ? v.toFixed(2) : v.toFixed(4));
-    return +v.toPrecision(4) + s;
+    return (+v.toPrecision(4)).toLocaleString('en-US') + s;
+  }
+  // A legend value in full, with thousands separators: 1,234,567 tokens/min, not 1.23M.
+  function exact(v, unit) {
+    if (v == null || !isFinite(v)) return '';
+    if (unit === 'bytes') return compact(v, unit);
+    if (unit === 'usd') return '$' + (Math.abs(v) >= 1 ? v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : +v.toPrecision(3));
+    return v.toLocaleString('en-US', { maximumFractionDigits: Math.abs(v) >= 100 ? 0 : 2 }) + (unit === 'ms' ? ' ms' : '');
+  }
+  // What a legend shows while no point is hovered, instead of uPlot's dash.
+  function idleText(values, how, unit) {
+    var seen = values.filter(function (v) { return v != null && isFinite(v); });
+    if (seen.length === 0) return '–';
+    if (how === 'last') return 'last ' + exact(seen[seen.length - 1], unit);
+    if (how === 'max') return 'max ' + exact(Math.max.apply(null, seen), unit);
+    var sum = seen.reduce(function (a, b) { return a + b; }, 0);
+    return how === 'mean' ? 'mean ' + exact(sum / seen.length, unit) : 'total ' + exact(sum, unit);
   }
   function markPlugin(marks) {
     return { hooks: { draw: function (u) {
@@ -241,30 +280,65 @@ const DRAW_SCRIPT = `
   var charts = [];
   document.querySelectorAll('[data-chart]').forEach(function (el) {
     var spec = JSON.parse(el.getAttribute('data-chart'));
+    // The data as given, before any widening below: what idle legends sum up.
+    var idleValues = spec.series.map(function (s) { return s.values.slice(); });
     if (spec.x.length === 1) {
       // One point (a run shorter than one bucket) gives uPlot an empty x range: widen it to a flat step.
       spec.x = [spec.x[0] - 1, spec.x[0]];
       spec.series.forEach(function (s) { s.values = [s.values[0], s.values[0]]; });
     }
+    var isHistogram = spec.kind === 'histogram';
+    if (isHistogram) {
+      // Bin i spans edges i..i+1: a step after each edge, the last value repeated to reach the last edge.
+      spec.series.forEach(function (s) { s.values = s.values.concat([s.values[s.values.length - 1]]); });
+    }
     var bars = spec.kind === 'bars' && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : null;
-    var series = [{ label: spec.xIsTime ? 'UTC' : 'x' }].concat(spec.series.map(function (s) {
+    var steps = isHistogram && uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : null;
+    var filled = bars || steps;
+    var edges = spec.x;
+    var isDaily = spec.x.every(function (t) { return t % 86400 === 0; });
+    var xSeries = isHistogram
+      ? { label: 'bin', value: function (u, v, si, idx) {
+          if (idx == null) return exact(edges[0], spec.xUnit) + ' – ' + exact(edges[edges.length - 1], spec.xUnit);
+          var i = Math.min(idx, edges.length - 2);
+          return exact(edges[i], spec.xUnit) + ' – ' + exact(edges[i + 1], spec.xUnit);
+        } }
+      : spec.xIsTime
+        ? { label: 'UTC', value: function (u, v, si, idx) { return idx == null ? utc(edges[0]) + ' → ' + utc(edges[edges.length - 1]) : utc(v); } }
+        : { label: 'x', value: function (u, v) { return v == null ? '' : exact(v, spec.xUnit); } };
+    // Whole days read as dates, anything finer as date and time (UTC).
+    function utc(sec) {
+      if (sec == null || !isFinite(sec)) return '';
+      var iso = new Date(sec * 1000).toISOString();
+      return isDaily ? iso.slice(0, 10) : iso.slice(0, 19).replace('T', ' ');
+    }
+    var series = [xSeries].concat(spec.series.map(function (s, i) {
       return {
         label: s.label,
         stroke: s.color,
         width: 2,
-        fill: bars && /^#[0-9a-f]{6}$/i.test(s.color) ? s.color + '99' : undefined,
-        paths: bars || undefined,
-        points: { show: !bars && spec.x.length <= 62 },
-        value: function (u, v) { return v == null ? '—' : compact(v, spec.unit); }
+        fill: filled && /^#[0-9a-f]{6}$/i.test(s.color) ? s.color + '99' : undefined,
+        paths: filled || undefined,
+        points: { show: !filled && spec.x.length <= 62 },
+        value: function (u, v, si, idx) {
+          if (idx == null) return idleText(idleValues[i], s.idle, spec.unit);
+          if (isHistogram) v = idleValues[i][Math.min(idx, idleValues[i].length - 1)];
+          return v == null ? '–' : exact(v, spec.unit);
+        }
       };
     }));
+    var xScale = { time: spec.xIsTime };
+    if (isHistogram) xScale.range = function () { return [edges[0], edges[edges.length - 1]]; };
     var opts = {
       width: Math.max(320, el.clientWidth || 900),
       height: spec.heightPx,
       series: series,
       // Volumes read against zero: the y axis starts at 0 unless the data go below it.
-      scales: { x: { time: spec.xIsTime }, y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.05 : 1]; } } },
-      axes: [{}, { size: 72, values: function (u, splits) { return splits.map(function (v) { return compact(v, spec.unit); }); } }],
+      scales: { x: xScale, y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.05 : 1]; } } },
+      axes: [
+        spec.xIsTime ? {} : { values: function (u, splits) { return splits.map(function (v) { return compact(v, spec.xUnit); }); } },
+        { size: 72, values: function (u, splits) { return splits.map(function (v) { return compact(v, spec.unit); }); } }
+      ],
       plugins: spec.marks.length ? [markPlugin(spec.marks)] : []
     };
     if (spec.xIsTime) opts.tzDate = function (ts) { return uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'); };
