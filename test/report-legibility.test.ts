@@ -67,7 +67,9 @@ function sampleRun(options: { tpm: number; tokensPerRequest: number }): { summar
     attempts: { total: 1_234, retries: 0, rate_limited: 0, server_errors: 0, timeouts: 0 },
     usage: { input_tokens: 1_234 * options.tokensPerRequest, cached_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
     cost_usd: { total: 1.5, input: 1.5, cached_input: 0, output: 0 },
-    by_model: { m: { requests: 1_234, input_tokens: 1_234 * options.tokensPerRequest, cached_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, cost_usd: 1.5 } },
+    by_model: {
+      m: { requests: 1_234, input_tokens: 1_234 * options.tokensPerRequest, cached_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0, cost_usd: 1.5 },
+    },
     unpriced_models: [],
     pricing: { as_of: '2026-01-01', source: 'test', batch_discount_applied: false },
     timing: {
@@ -83,7 +85,7 @@ function sampleRun(options: { tpm: number; tokensPerRequest: number }): { summar
     alerts: [],
     warnings: [],
     stopped_reason: null,
-  } as Summary;
+  };
   return { summary, html: renderRunReport({ summary, series: timeline.series(), latency: timeline.latency() }) };
 }
 

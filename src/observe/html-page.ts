@@ -45,6 +45,10 @@ export interface ChartSpec {
   xIsTime?: boolean;
   /** Vertical markers, e.g. anomalous days. */
   marks?: ReadonlyArray<{ x: number; label: string }>;
+  /** `bars` only: stack the series in each bar (parts of one whole, e.g. cost by line item), the first at the bottom. */
+  stacked?: boolean;
+  /** Shaded spans of x with a label, e.g. a day not over yet. */
+  shaded?: ReadonlyArray<{ from: number; to: number; label: string }>;
   /** Plot height in CSS pixels. Default 280. */
   heightPx?: number;
 }
@@ -104,10 +108,14 @@ export function chartHtml(spec: ChartSpec): string {
     xUnit: spec.xUnit ?? 'count',
     xIsTime: spec.kind === 'histogram' ? false : (spec.xIsTime ?? true),
     marks: spec.marks ?? [],
+    stacked: spec.kind === 'bars' && spec.stacked === true,
+    shaded: spec.shaded ?? [],
     heightPx: spec.heightPx ?? 280,
   };
+  // Shaded spans are named under the title: a label inside the plot would sit on the data.
+  const shadedNote = data.shaded.length > 0 ? ` <small class="note">(grey: ${escapeHtml(data.shaded.map((s) => s.label).join(' · '))})</small>` : '';
   return (
-    `<figure class="chart"><figcaption>${escapeHtml(spec.title)}</figcaption>` +
+    `<figure class="chart"><figcaption>${escapeHtml(spec.title)}${shadedNote}</figcaption>` +
     `<div class="chart-plot" data-chart="${escapeHtml(JSON.stringify(data))}"></div></figure>`
   );
 }
@@ -222,6 +230,7 @@ tbody tr:nth-child(even) { background: #f9fafb; }
 .bar span { display: block; height: 100%; background: var(--accent); }
 details summary { cursor: pointer; font-weight: 600; font-size: 17px; margin: 28px 0 8px; }
 .flag { color: #b91c1c; font-weight: 600; }
+.note { color: var(--muted); font-weight: 400; }
 `;
 
 /** Draws every [data-chart] element with uPlot (UTC time axis, unit-aware labels, marks as dashed lines). */
@@ -266,13 +275,32 @@ const DRAW_SCRIPT = `
       ctx.lineWidth = 2;
       ctx.setLineDash([6, 4]);
       ctx.font = (12 * devicePixelRatio) + 'px system-ui, sans-serif';
+      // uPlot leaves its own text alignment on the context: set ours, and put a label that would
+      // run past the plot's right edge on the left of its line, so it is never clipped.
+      ctx.textBaseline = 'top';
       marks.forEach(function (m) {
         var x = Math.round(u.valToPos(m.x, 'x', true));
         ctx.beginPath();
         ctx.moveTo(x, u.bbox.top);
         ctx.lineTo(x, u.bbox.top + u.bbox.height);
         ctx.stroke();
-        ctx.fillText(m.label, x + 4, u.bbox.top + 14 * devicePixelRatio);
+        var gap = 4 * devicePixelRatio;
+        var fitsRight = x + gap + ctx.measureText(m.label).width <= u.bbox.left + u.bbox.width;
+        ctx.textAlign = fitsRight ? 'left' : 'right';
+        ctx.fillText(m.label, fitsRight ? x + gap : x - gap, u.bbox.top + 4 * devicePixelRatio);
+      });
+      ctx.restore();
+    } } };
+  }
+  // Grey spans under the series (drawn with the axes); the caption names them.
+  function shadePlugin(spans) {
+    return { hooks: { drawAxes: function (u) {
+      var ctx = u.ctx, left = u.bbox.left, right = u.bbox.left + u.bbox.width;
+      ctx.save();
+      ctx.fillStyle = 'rgba(107, 114, 128, 0.14)';
+      spans.forEach(function (span) {
+        var a = Math.max(left, u.valToPos(span.from, 'x', true)), b = Math.min(right, u.valToPos(span.to, 'x', true));
+        if (b > a) ctx.fillRect(a, u.bbox.top, b - a, u.bbox.height);
       });
       ctx.restore();
     } } };
@@ -293,6 +321,17 @@ const DRAW_SCRIPT = `
       spec.series.forEach(function (s) { s.values = s.values.concat([s.values[s.values.length - 1]]); });
     }
     var bars = spec.kind === 'bars' && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : null;
+    // Stacked bars: series i is drawn as the sum of series 0..i, tallest first, so each bar shows its own part
+    // on top of those before it; uPlot draws (and lists) them from the top of the stack down.
+    var order = spec.series.map(function (s, i) { return i; });
+    if (spec.stacked && bars) {
+      var running = spec.x.map(function () { return 0; });
+      spec.series.forEach(function (s) {
+        running = running.map(function (r, k) { return r + (s.values[k] || 0); });
+        s.values = running.slice();
+      });
+      order.reverse();
+    }
     var steps = isHistogram && uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : null;
     var filled = bars || steps;
     var edges = spec.x;
@@ -312,37 +351,46 @@ const DRAW_SCRIPT = `
       var iso = new Date(sec * 1000).toISOString();
       return isDaily ? iso.slice(0, 10) : iso.slice(0, 19).replace('T', ' ');
     }
-    var series = [xSeries].concat(spec.series.map(function (s, i) {
+    var series = [xSeries].concat(order.map(function (i) {
+      var s = spec.series[i];
       return {
         label: s.label,
         stroke: s.color,
-        width: 2,
-        fill: filled && /^#[0-9a-f]{6}$/i.test(s.color) ? s.color + '99' : undefined,
+        width: spec.stacked ? 1 : 2,
+        // Stacked parts are opaque: translucent ones would mix with the parts behind them.
+        fill: filled && /^#[0-9a-f]{6}$/i.test(s.color) ? s.color + (spec.stacked ? '' : '99') : undefined,
         paths: filled || undefined,
         points: { show: !filled && spec.x.length <= 62 },
         value: function (u, v, si, idx) {
           if (idx == null) return idleText(idleValues[i], s.idle, spec.unit);
-          if (isHistogram) v = idleValues[i][Math.min(idx, idleValues[i].length - 1)];
+          // The series' own value: histograms repeat their last bin, stacks plot running sums.
+          if (isHistogram || spec.stacked) v = idleValues[i][Math.min(idx, idleValues[i].length - 1)];
           return v == null ? '–' : exact(v, spec.unit);
         }
       };
     }));
     var xScale = { time: spec.xIsTime };
     if (isHistogram) xScale.range = function () { return [edges[0], edges[edges.length - 1]]; };
+    else if (bars && edges.length > 1) {
+      // Room for the first and last bars: half a slot beyond each end, so neither is cut in half.
+      var padLeft = (edges[1] - edges[0]) / 2, padRight = (edges[edges.length - 1] - edges[edges.length - 2]) / 2;
+      xScale.range = function () { return [edges[0] - padLeft, edges[edges.length - 1] + padRight]; };
+    }
     var opts = {
       width: Math.max(320, el.clientWidth || 900),
       height: spec.heightPx,
       series: series,
       // Volumes read against zero: the y axis starts at 0 unless the data go below it.
-      scales: { x: xScale, y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.05 : 1]; } } },
+      // Marks' labels get a free row above the tallest value.
+      scales: { x: xScale, y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * (spec.marks.length ? 1.15 : 1.05) : 1]; } } },
       axes: [
         spec.xIsTime ? {} : { values: function (u, splits) { return splits.map(function (v) { return compact(v, spec.xUnit); }); } },
         { size: 72, values: function (u, splits) { return splits.map(function (v) { return compact(v, spec.unit); }); } }
       ],
-      plugins: spec.marks.length ? [markPlugin(spec.marks)] : []
+      plugins: (spec.shaded.length ? [shadePlugin(spec.shaded)] : []).concat(spec.marks.length ? [markPlugin(spec.marks)] : [])
     };
     if (spec.xIsTime) opts.tzDate = function (ts) { return uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'); };
-    var data = [spec.x].concat(spec.series.map(function (s) { return s.values; }));
+    var data = [spec.x].concat(order.map(function (i) { return spec.series[i].values; }));
     charts.push({ el: el, plot: new uPlot(opts, data, el) });
   });
   window.addEventListener('resize', function () {
