@@ -51,7 +51,7 @@ function sampleRun(options: { tpm: number; tokensPerRequest: number }): { summar
       code: null,
       attempts: 1,
       latencyMs: 60 + (i % 5),
-      usage: { input_tokens: options.tokensPerRequest, cached_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
+      usage: { input_tokens: options.tokensPerRequest, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
       costUsd: null,
       requestId: null,
     };
@@ -65,10 +65,20 @@ function sampleRun(options: { tpm: number; tokensPerRequest: number }): { summar
     input: { path: 'in.jsonl', fingerprint: 'x', lines: 1_234 },
     requests: { total: 1_234, succeeded: 1_234, failed: 0, skipped: 0, pending: 0 },
     attempts: { total: 1_234, retries: 0, rate_limited: 0, server_errors: 0, timeouts: 0 },
-    usage: { input_tokens: 1_234 * options.tokensPerRequest, cached_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
-    cost_usd: { total: 1.5, input: 1.5, cached_input: 0, output: 0 },
+    usage: { input_tokens: 1_234 * options.tokensPerRequest, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
+    cost_usd: { total: 1.5, input: 1.5, cached_input: 0, cache_write_input: 0, output: 0 },
     by_model: {
-      m: { requests: 1_234, input_tokens: 1_234 * options.tokensPerRequest, cached_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0, cost_usd: 1.5 },
+      m: {
+        requests: 1_234,
+        input_tokens: 1_234 * options.tokensPerRequest,
+        cached_input_tokens: 0,
+        cache_write_input_tokens: 0,
+        output_tokens: 0,
+        reasoning_tokens: 0,
+        input_audio_tokens: 0,
+        output_audio_tokens: 0,
+        cost_usd: 1.5,
+      },
     },
     unpriced_models: [],
     pricing: { as_of: '2026-01-01', source: 'test', batch_discount_applied: false },
@@ -84,6 +94,8 @@ function sampleRun(options: { tpm: number; tokensPerRequest: number }): { summar
     limits: { m: { rpm: 3_000, tpm: options.tpm, source: 'headers' } },
     alerts: [],
     warnings: [],
+    run_cost_usd: 1.5,
+    requests_without_usage: 0,
     stopped_reason: null,
   };
   return { summary, html: renderRunReport({ summary, series: timeline.series(), latency: timeline.latency() }) };

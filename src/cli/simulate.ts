@@ -31,6 +31,7 @@ export function simulateBuilder(yargs: Argv): Argv {
     })
     .option('api-key', { type: 'string', describe: 'accept only this bearer key (default: any non-empty key)' })
     .option('quota-after', { type: 'number', describe: 'after this many answers, every request gets 429 insufficient_quota' })
+    .option('omit-usage', { type: 'boolean', default: false, describe: 'answer without usage, as some OpenAI-compatible servers do' })
     .option('batch-seconds', {
       type: 'number',
       default: 1,
@@ -61,6 +62,7 @@ export function simulateOptionsFromArgs(args: Args): SimulateCliOptions {
   if (apiKey !== undefined) simulator.apiKey = apiKey;
   const quota = optionalInteger(args, 'quota-after', 0);
   if (quota !== undefined) simulator.quotaAfterRequests = quota;
+  if (args['omit-usage'] === true) simulator.omitUsage = true;
   return { simulator };
 }
 
