@@ -64,6 +64,12 @@ describe('the end table', () => {
     expect(table).toMatch(/^model {5}gpt-4\.1-mini-2025-04-14: 600,000 req/m);
   });
 
+  it('shows no latency when no request succeeded in this run', () => {
+    const none = summaryTable(summary({ requests: { total: 10, succeeded: 4, failed: 6, skipped: 4, pending: 0 } }), FILES);
+    expect(none).not.toMatch(/p50/);
+    expect(summaryTable(summary(), FILES)).toMatch(/p50 1,234 ms · p95 3,456 ms/);
+  });
+
   it('uses the width of a wider terminal when it is given', () => {
     const table = summaryTable(summary(), FILES, 160);
     expect(widest(table)).toBeGreaterThan(80);
