@@ -237,6 +237,7 @@ describe('simulate: argv → options', () => {
         faultsEveryAttempt: false,
         seed: 1,
         rateLimit429Headers: 'reset',
+        batch: { stepMs: 1000 },
       },
     });
   });
@@ -253,6 +254,7 @@ describe('simulate: argv → options', () => {
     ['--rate-limit-headers none', ['--rate-limit-headers', 'none'], { rateLimit429Headers: 'none' }],
     ['--api-key', ['--api-key', 'sk-only-this'], { apiKey: 'sk-only-this' }],
     ['--quota-after', ['--quota-after', '100'], { quotaAfterRequests: 100 }],
+    ['--batch-seconds', ['--batch-seconds', '2.5'], { batch: { stepMs: 2500 } }],
   ])('reads %s', (_name, argv, expected) => {
     expect(simulateOptions(argv).simulator).toMatchObject(expected);
   });
@@ -268,6 +270,7 @@ describe('simulate: argv → options', () => {
     ['a rate without a fault', ['--faults', '=0.1'], 'Expected `faults` like 500=0.1,reset=0.02 (rates 0..1), got `=0.1`'],
     ['a rate that is not a number', ['--faults', '500=often'], 'Expected `faults` like 500=0.1,reset=0.02 (rates 0..1), got `500=often`'],
     ['--quota-after -1', ['--quota-after', '-1'], 'Expected `quota-after` to be an integer ≥ 0, got `-1`'],
+    ['--batch-seconds 0', ['--batch-seconds', '0'], 'Expected `batch-seconds` to be a number between 0.001 and 86400, got `0`'],
   ])('refuses %s', (_name, argv, message) => {
     expect(configErrorOf(() => simulateOptions(argv))).toBe(message);
   });

@@ -107,7 +107,8 @@ async function download(
   const ended = new Map<number, ManifestPart>();
   for (const part of manifest.parts) if (isPartEnded(part)) ended.set(part.part, part);
 
-  const stats = new RunStats(Date.parse(manifest.created_at) || now());
+  const span = batchSpanMs(manifest.parts);
+  const stats = new RunStats(span.createdMs ?? (Date.parse(manifest.created_at) || now()));
   const ledger = new CostLedger(options.prices);
   const warnings: string[] = [];
   let resume: ResumeIndex | null = null;
@@ -218,8 +219,9 @@ async function download(
     input: { path: options.input, fingerprint },
     limits: {},
     stoppedReason: null,
-    finished: true,
-    now: now(),
+    finished: span.endedMs !== null,
+    // The batches' own span: answers arrive when a batch ends, not when they are downloaded.
+    now: span.endedMs ?? now(),
     warnings,
     thresholds: {},
     earlierCostUsd,
@@ -227,6 +229,21 @@ async function download(
   await writeFileAtomic(options.summary, JSON.stringify(summary, null, 2) + '\n');
     // Parts still running: like a run stopped early (exit 3); download --resume continues.
   return { summary, exitCode: pendingParts.length > 0 ? 3 : exitCodeOf(summary), pendingParts: pendingParts.length };
+}
+
+/**
+ * When the batches ran, by the API's clock: the first current batch's
+ * creation and, once every created batch has ended, the last end (null while
+ * one still runs, or for manifests that kept no creation time).
+ */
+export function batchSpanMs(parts: readonly ManifestPart[]): { createdMs: number | null; endedMs: number | null } {
+  const created = parts.filter((part) => part.state === 'submitted');
+  const createdAt = created.flatMap((part) => (typeof part.created_at === 'number' ? [part.created_at] : []));
+  const endedAt = created.flatMap((part) => (part.ended_at === null ? [] : [part.ended_at]));
+  return {
+    createdMs: createdAt.length === 0 ? null : Math.min(...createdAt) * 1000,
+    endedMs: created.length === 0 || endedAt.length < created.length ? null : Math.max(...endedAt) * 1000,
+  };
 }
 
 /** Turns answer lines into result and error records, each custom_id at most once. */
