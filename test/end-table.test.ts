@@ -64,6 +64,19 @@ describe('the end table', () => {
     expect(table).toMatch(/^model {5}gpt-4\.1-mini-2025-04-14: 600,000 req/m);
   });
 
+  it("shows this run's spend apart from the whole file's, answers without usage, and what the cache saved", () => {
+    const table = summaryTable(
+      summary({ run_cost_usd: 23.456789, requests_without_usage: 3, cache: { hits: 1_200, dedup: 34, saved_usd: 4.5, saved_tokens: 2_345_678 } }),
+      FILES,
+      200,
+    );
+    expect(table).toMatch(/^cost +\$23\.456789 this run · \$123\.456789 the whole file \(earlier runs included\) · unpriced: .* · 3 answers without usage \(cost unknown\)$/m);
+    expect(table).toMatch(/^cache +1,200 hits · 34 dedup · saved \$4\.500000 \(2\.3M tokens\)$/m);
+    const single = summaryTable(summary({ run_cost_usd: 123.456789, requests_without_usage: 0 }), FILES, 200);
+    expect(single).toMatch(/^cost +\$123\.456789 · unpriced/m);
+    expect(single).not.toMatch(/^cache/m);
+  });
+
   it('shows no latency when no request succeeded in this run', () => {
     const none = summaryTable(summary({ requests: { total: 10, succeeded: 4, failed: 6, skipped: 4, pending: 0 } }), FILES);
     expect(none).not.toMatch(/p50/);

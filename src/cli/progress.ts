@@ -127,9 +127,13 @@ export function summaryTable(summary: Summary, files: { results: string; errors:
     ['requests', `${fmtInt(r.total)} total · ${fmtInt(r.succeeded)} succeeded · ${fmtInt(r.failed)} failed · ${fmtInt(r.skipped)} skipped · ${fmtInt(r.pending)} pending`],
     ['attempts', `${fmtInt(a.total)} · ${fmtInt(a.retries)} retries · ${fmtInt(a.rate_limited)} rate-limited · ${fmtInt(a.server_errors)} server errors · ${fmtInt(a.timeouts)} timeouts`],
     ['tokens', `${fmtInt(summary.usage.input_tokens)} in (${fmtInt(summary.usage.cached_input_tokens)} cached) · ${fmtInt(summary.usage.output_tokens)} out (${fmtInt(summary.usage.reasoning_tokens)} reasoning)`],
-    ['cost', `$${summary.cost_usd.total.toFixed(6)}${summary.unpriced_models.length ? ` · unpriced: ${summary.unpriced_models.join(', ')}` : ''}`],
+    ['cost', costRow(summary)],
     ['time', timeRow(summary)],
   ];
+  const saved = summary.cache;
+  if (saved) {
+    rows.push(['cache', `${fmtInt(saved.hits)} hits · ${fmtInt(saved.dedup)} dedup · saved $${saved.saved_usd.toFixed(6)} (${fmtCompact(saved.saved_tokens)} tokens)`]);
+  }
   for (const [model, m] of Object.entries(summary.by_model)) {
     rows.push(['model', `${model}: ${fmtInt(m.requests)} req · ${fmtInt(m.input_tokens)} in · ${fmtInt(m.output_tokens)} out · ${m.cost_usd === null ? 'unpriced' : '$' + m.cost_usd.toFixed(6)}`]);
   }
@@ -152,6 +156,16 @@ export function summaryTable(summary: Summary, files: { results: string; errors:
     wrapped.forEach((part, i) => lines.push(`${(i === 0 ? shown : '').padEnd(width)}  ${part}`.trimEnd()));
   }
   return lines.join('\n') + '\n';
+}
+
+/** The `cost` row: this run's spend apart from the whole file's when an earlier run spent some of it. */
+function costRow(summary: Summary): string {
+  const total = summary.cost_usd.total;
+  const run = summary.run_cost_usd ?? total;
+  let row = Math.abs(run - total) < 1e-9 ? `$${total.toFixed(6)}` : `$${run.toFixed(6)} this run · $${total.toFixed(6)} the whole file (earlier runs included)`;
+  if (summary.unpriced_models.length) row += ` · unpriced: ${summary.unpriced_models.join(', ')}`;
+  if (summary.requests_without_usage > 0) row += ` · ${fmtInt(summary.requests_without_usage)} answers without usage (cost unknown)`;
+  return row;
 }
 
 /**

@@ -474,7 +474,7 @@ class SdkTransport implements Transport {
 }
 
 /** The server as messages name it: the base URL, and the proxy when one is in use (credentials hidden). */
-export function describeTarget(transport: TransportOptions): string {
+export function describeTarget(transport: TransportOptions): { baseUrl: string; proxy: string | null } {
   const proxy = proxyFor(transport.baseUrl, transport.env ?? process.env);
-  return proxy ? `${transport.baseUrl} through the proxy ${redactUrlCredentials(proxy)}` : transport.baseUrl;
+  return { baseUrl: transport.baseUrl, proxy: proxy === null ? null : redactUrlCredentials(proxy) };
 }
