@@ -235,3 +235,24 @@ describe('oai-batch cache and estimate --cache', () => {
     expect(JSON.parse((await runCli(['cache', 'stats', cachePath, '--format', 'json'])).stdout)).toMatchObject({ entries: 2 });
   });
 });
+
+describe('batch download --cache', () => {
+  it('stores the answers that came back through the Batch API, and a later run --cache buys none of them (saved at the batch price)', async () => {
+    const input = dir.file('batched.jsonl');
+    await writeJsonl(input, Array.from({ length: 30 }, (_, i) => ask(`batched ${i}`)));
+    const cachePath = dir.file('batched.lmdb');
+    const batch = await runCli(['batch', 'submit', input, '--simulate', '-q', `--cache=${cachePath}`, '--summary', dir.file('batch.summary.json'), '-o', dir.file('batch.results.jsonl')]);
+    expect(batch.code).toBe(0);
+    const batchSummary = await readJson<Summary>(dir.file('batch.summary.json'));
+    expect(batchSummary.requests.succeeded).toBe(30);
+
+    const run = await runCli(['run', input, '--simulate', '-q', '--overwrite', `--cache=${cachePath}`]);
+    expect(run.code).toBe(0);
+    const summary = await readJson<Summary>(dir.file('batched.summary.json'));
+    expect(summary.attempts.total).toBe(0);
+    expect(summary.cache).toMatchObject({ hits: 30, dedup: 0 });
+    expect(summary.cache?.saved_usd).toBeCloseTo(batchSummary.cost_usd.total, 9);
+    const results = await readJsonl<ResultRecord>(dir.file('batched.results.jsonl'));
+    expect(results.every((r) => r.cache === 'hit' && r.cost_usd === 0)).toBe(true);
+  }, 60_000);
+});

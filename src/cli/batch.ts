@@ -14,7 +14,7 @@ import type { BatchEvent } from '../batch/session.js';
 import type { BatchProgress } from '../batch/wait.js';
 import { SIMULATED_BASE_URL, defaultManifestPath, type Manifest, type ManifestPart } from '../batch/manifest.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
-import { connectionBuilder, connectionOptions, defaultOutputName, integerFlag, numberFlag, optionalInteger, optionalNumber, optionalString, choiceFlag, type ConnectionOptions } from './flags.js';
+import { cacheFlags, connectionBuilder, connectionOptions, defaultOutputName, integerFlag, numberFlag, optionalInteger, optionalNumber, optionalString, choiceFlag, type ConnectionOptions } from './flags.js';
 
 export const BATCH_ACTIONS = ['submit', 'status', 'wait', 'download', 'cancel'] as const;
 export type BatchAction = (typeof BATCH_ACTIONS)[number];
@@ -47,6 +47,8 @@ export interface BatchCliOptions {
   overwrite: boolean;
   force: boolean;
   pricesPath: string | undefined;
+  /** download: store the answers in the response cache (at their batch price), or undefined. */
+  cachePath: string | undefined;
   format: 'table' | 'json';
   quiet: boolean;
 }
@@ -83,6 +85,11 @@ const BATCH_FLAGS: readonly BatchFlag[] = [
     option: { type: 'boolean', default: false, describe: 'download --resume (or submit leaving out what succeeded) even though a line-N keyed input changed' },
   },
   { name: 'prices', actions: ['submit', 'download'], option: { type: 'string', describe: 'price table overrides (JSON)' } },
+  {
+    name: 'cache',
+    actions: ['submit', 'download'],
+    option: { type: 'string', describe: 'download: store the answers in the response cache [PATH] (at their batch price), for later runs with --cache' },
+  },
   { name: 'format', actions: ['status'], option: { type: 'string', default: 'table', choices: ['table', 'json'], describe: 'a table, or the manifest as JSON' } },
 ];
 
@@ -154,6 +161,7 @@ const ACTION_FLAGS: Record<string, readonly BatchAction[]> = {
   resume: ['submit', 'download'],
   force: ['submit', 'download'],
   prices: ['submit', 'download'],
+  cache: ['submit', 'download'],
 };
 
 export function batchOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): BatchCliOptions {
@@ -203,6 +211,7 @@ export function batchOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>)
     overwrite,
     force: args.force === true,
     pricesPath: optionalString(args, 'prices'),
+    cachePath: cacheFlags(args, io.env).cachePath,
     format: choiceFlag(args, 'format', ['table', 'json'] as const, 'table'),
     quiet: args.quiet === true,
   };
@@ -381,6 +390,7 @@ async function downloadAction(options: BatchCliOptions, io: CliIO, api: Api, bas
     force: options.force,
     prices: loadPriceTable(options.pricesPath),
     baseUrl: baseUrl ?? options.connection.baseUrl,
+    cachePath: options.cachePath,
   });
   const columns = io.stderr.isTTY === true && (io.stderr.columns ?? 0) > 0 ? io.stderr.columns : undefined;
   if (!options.quiet) io.stderr.write(summaryTable(summary, { results: options.output, errors: options.errors, summary: options.summary }, columns));
