@@ -84,11 +84,14 @@ function overview(s: Summary): string {
     ['requests', `${int(s.requests.total)} total · ${int(s.requests.succeeded)} succeeded · ${int(s.requests.failed)} failed · ${int(s.requests.skipped)} skipped · ${int(s.requests.pending)} pending`],
     ['attempts', `${int(s.attempts.total)} · ${int(s.attempts.retries)} retries · ${int(s.attempts.rate_limited)} rate-limited · ${int(s.attempts.server_errors)} server errors · ${int(s.attempts.timeouts)} timeouts`],
     ['tokens', `${int(s.usage.input_tokens)} in (${int(s.usage.cached_input_tokens)} cached) · ${int(s.usage.output_tokens)} out (${int(s.usage.reasoning_tokens)} reasoning)`],
-    ['cost', formatUsd(s.cost_usd.total)],
+    ['cost', s.run_cost_usd !== undefined && Math.abs(s.run_cost_usd - s.cost_usd.total) > 1e-9 ? `${formatUsd(s.run_cost_usd)} this run · ${formatUsd(s.cost_usd.total)} the whole file` : formatUsd(s.cost_usd.total)],
     ['rate', `${int(s.timing.requests_per_minute)} requests/min · ${int(s.timing.tokens_per_minute)} tokens/min`],
     ['stopped', s.stopped_reason ?? 'no: the run finished'],
     ['alerts', s.alerts.length === 0 ? 'none' : s.alerts.map((a) => `${a.name} ${a.value} > ${a.threshold}`).join(' · ')],
   ];
+  if (s.cache) {
+    rows.splice(4, 0, ['not bought', `${int(s.cache.hits)} from the cache · ${int(s.cache.dedup)} by an identical request · saved ${formatUsd(s.cache.saved_usd)} (${int(s.cache.saved_tokens)} tokens)`]);
+  }
   if (s.unpriced_models.length > 0) rows.push(['unpriced models', s.unpriced_models.join(', ')]);
   const warnings = s.warnings.map((w) => paragraphHtml(`warning: ${w}`)).join('');
   return tableHtml({ columns: ['', ''], rows }) + warnings;
