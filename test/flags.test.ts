@@ -18,7 +18,7 @@ import { parseArgs } from './support/argv.js';
 type Env = Record<string, string | undefined>;
 
 function runOptions(argv: string[], env: Env = {}): RunCliOptions {
-  return runOptionsFromArgs(parseArgs('run <input>', runBuilder, ['run', ...argv]), { env, cwd: '/work' });
+  return runOptionsFromArgs(parseArgs('run <input>', runBuilder, ['run', ...argv]), { env: { HOME: '/home/u', ...env }, cwd: '/work' });
 }
 
 function simulateOptions(argv: string[]): SimulateCliOptions {
@@ -59,6 +59,10 @@ describe('run: argv → options', () => {
       maxAttempts: 6,
       timeoutMs: 120_000,
       maxCostUsd: undefined,
+      maxTotalCostUsd: undefined,
+      cachePath: undefined,
+      cacheTtlMs: undefined,
+      dedup: false,
       resume: false,
       overwrite: false,
       force: false,
@@ -80,10 +84,6 @@ describe('run: argv → options', () => {
       budgetScope: undefined,
       redisTimeoutMs: 60_000,
       shard: undefined,
-      maxTotalCostUsd: undefined,
-      cachePath: undefined,
-      cacheTtlMs: undefined,
-      dedup: false,
     });
   });
 
@@ -120,6 +120,11 @@ describe('run: argv → options', () => {
     ['--redis-timeout in seconds', ['in.jsonl', '--redis', 'redis://r:6379', '--redis-timeout', '90'], { redisTimeoutMs: 90_000 }],
     ['--shard', ['in.jsonl', '--shard', '2/8'], { shard: { index: 2, count: 8 }, output: 'in.shard-2-of-8.results.jsonl', errors: 'in.shard-2-of-8.errors.jsonl', summary: 'in.shard-2-of-8.summary.json' }],
     ['--shard with -o', ['in.jsonl', '--shard', '0/1', '-o', 'mine.jsonl'], { shard: { index: 0, count: 1 }, output: 'mine.jsonl', errors: 'in.shard-0-of-1.errors.jsonl' }],
+    ['--max-total-cost', ['in.jsonl', '--max-total-cost', '5'], { maxTotalCostUsd: 5 }],
+    ['--cache without a path: the default, and --dedup', ['in.jsonl', '--cache'], { cachePath: '/home/u/.cache/oai-batch/responses.lmdb', dedup: true }],
+    ['--cache=PATH and --cache-ttl', ['in.jsonl', '--cache=c.lmdb', '--cache-ttl', '30d'], { cachePath: 'c.lmdb', cacheTtlMs: 30 * 86_400_000, dedup: true }],
+    ['--cache PATH after the input', ['in.jsonl', '--cache', 'c.lmdb'], { input: 'in.jsonl', cachePath: 'c.lmdb' }],
+    ['--dedup alone', ['in.jsonl', '--dedup'], { cachePath: undefined, dedup: true }],
   ])('reads %s', (_name, argv, expected) => {
     expect(runOptions(argv)).toMatchObject(expected);
   });
@@ -195,6 +200,9 @@ describe('run: argv → options', () => {
     ['--budget-scope without --redis', ['--budget-scope', 'x'], '--budget-scope names a budget shared through Redis: give --redis URL (or OAI_BATCH_REDIS_URL) too'],
     ['--budget-scope with a space', ['--redis', 'redis://r', '--budget-scope', 'a b'], 'Expected `budget-scope` to be 1–100 letters, digits or . _ - : @, got `a b`'],
     ['--redis-timeout 0', ['--redis-timeout', '0'], 'Expected `redis-timeout` to be a number ≥ 0.1, got `0`'],
+    ['--max-total-cost -1', ['--max-total-cost', '-1'], 'Expected `max-total-cost` to be a number ≥ 0, got `-1`'],
+    ['--cache-ttl without --cache', ['--cache-ttl', '30d'], '--cache-ttl needs --cache'],
+    ['--cache-ttl soon', ['--cache', '--cache-ttl', 'soon'], 'Expected `cache-ttl` to be a duration such as 30d, 12h or 45m, got `soon`'],
   ])('refuses %s with a message naming the flag', (_name, argv, message) => {
     expect(configErrorOf(() => runOptions(['in.jsonl', ...argv]))).toBe(message);
   });
@@ -264,6 +272,7 @@ describe('simulate: argv → options', () => {
         faultsEveryAttempt: false,
         seed: 1,
         rateLimit429Headers: 'reset',
+        batch: { stepMs: 1000 },
       },
     });
   });
@@ -280,6 +289,7 @@ describe('simulate: argv → options', () => {
     ['--rate-limit-headers none', ['--rate-limit-headers', 'none'], { rateLimit429Headers: 'none' }],
     ['--api-key', ['--api-key', 'sk-only-this'], { apiKey: 'sk-only-this' }],
     ['--quota-after', ['--quota-after', '100'], { quotaAfterRequests: 100 }],
+    ['--batch-seconds', ['--batch-seconds', '2.5'], { batch: { stepMs: 2500 } }],
   ])('reads %s', (_name, argv, expected) => {
     expect(simulateOptions(argv).simulator).toMatchObject(expected);
   });
@@ -295,6 +305,7 @@ describe('simulate: argv → options', () => {
     ['a rate without a fault', ['--faults', '=0.1'], 'Expected `faults` like 500=0.1,reset=0.02 (rates 0..1), got `=0.1`'],
     ['a rate that is not a number', ['--faults', '500=often'], 'Expected `faults` like 500=0.1,reset=0.02 (rates 0..1), got `500=often`'],
     ['--quota-after -1', ['--quota-after', '-1'], 'Expected `quota-after` to be an integer ≥ 0, got `-1`'],
+    ['--batch-seconds 0', ['--batch-seconds', '0'], 'Expected `batch-seconds` to be a number between 0.001 and 86400, got `0`'],
   ])('refuses %s', (_name, argv, message) => {
     expect(configErrorOf(() => simulateOptions(argv))).toBe(message);
   });
