@@ -485,18 +485,29 @@ describe('RateLimiter over a store other workers share', () => {
     return { store, first: new RateLimiter({ store, now: () => Date.now() }), second: new RateLimiter({ store, now: () => Date.now() }) };
   }
 
-  it('joins at the limits the fleet learned, without resetting the shared budget to a fresh burst', async () => {
+  it('probes at one request a second across the fleet while nobody knows the limits', async () => {
+    const { first, second } = fleet();
+    const a = queue(first, 'm', 1, 1);
+    const b = queue(second, 'm', 1, 1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect([...a.times, ...b.times]).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect([...a.times, ...b.times]).toEqual([0, 1000]);
+    await first.close();
+    await second.close();
+  });
+
+  it('joins at the limits the fleet learned, not at the probe rate', async () => {
     const { first, second } = fleet();
     const grant = await acquireSoon(first, 'm', 1);
     await first.observe(grant, limitHeaders());
     first.release(grant);
-    // 0.9 × 600/min, burst 500 ms: 4.5 requests; the first worker takes them all.
-    expect(queue(first, 'm', 1, 10).times.length).toBe(0);
+    first.release(await acquireSoon(first, 'm', 1)); // the shared budget now runs at 0.9 × 600/min
+    // A second at that rate fills its burst of 500 ms: 4.5 requests.
+    await vi.advanceTimersByTimeAsync(1000);
+    const joined = queue(second, 'm', 1, 6);
     await vi.advanceTimersByTimeAsync(0);
-    const second0 = queue(second, 'm', 1, 10);
-    await vi.advanceTimersByTimeAsync(0);
-    // The second worker waits for the refill like the first: nothing at t = 0.
-    expect(second0.times).toEqual([]);
+    expect(joined.times).toHaveLength(4);
     await first.close();
     await second.close();
   });

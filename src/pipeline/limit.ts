@@ -75,6 +75,9 @@ export interface LimiterOptions {
   now?: () => number;
 }
 
+/** Over a shared store with nothing known about a model, the fleet's first requests go at this rate (one a second). */
+export const PROBE_RPM = 60;
+
 /** Most waiters one take asks the store for at once (a store that offers takeMany). */
 const MAX_BATCH = 64;
 
@@ -358,7 +361,7 @@ export class RateLimiter implements Limiter {
   }
 
   async #take(lane: Lane, batch: Waiter[]): Promise<TakeManyResult> {
-    const rates = this.#rates(lane.shared);
+    const rates = this.#rates(lane);
     if (batch.length > 1 && this.#store.takeMany) return this.#store.takeMany(lane.model, batch.map((w) => w.tokens), rates);
     const result = await this.#store.take(lane.model, (batch[0] as Waiter).tokens, rates);
     return result.granted ? { granted: 1, waitMs: 0, state: result.state } : { granted: 0, waitMs: result.waitMs, state: result.state };
@@ -379,8 +382,11 @@ export class RateLimiter implements Limiter {
     return { rpm: rpm.value, tpm: tpm.value, source };
   }
 
-  #rates(shared: SharedModelState): BucketRates {
-    const base = this.#baseRates(shared);
+  #rates(lane: Lane): BucketRates {
+    const base = this.#baseRates(lane.shared);
+    // Nothing known yet, over a store other workers share: the fleet probes at one request a second
+    // until some worker's first answer tells the limits (each worker's cautious cap alone would let N go at once).
+    if (base.rpm === null && base.tpm === null && !this.#ownsStore && !lane.isAnswered) return { rpm: PROBE_RPM, tpm: null, burstMs: this.#burstMs };
     return { rpm: base.rpm, tpm: base.tpm, burstMs: this.#burstMs };
   }
 
