@@ -544,7 +544,8 @@ describe('RateLimiter over a store a round trip away', () => {
     const { times } = queue(l, 'm', 1, 10);
     await vi.advanceTimersByTimeAsync(0);
     expect(times).toHaveLength(10);
-    expect(calls).toEqual(['takeMany 10']);
+    // The first acquisition asks alone (nothing is queued behind it yet); the nine queued meanwhile, at once.
+    expect(calls).toEqual(['take', 'takeMany 9']);
     await l.close();
   });
 
@@ -556,7 +557,7 @@ describe('RateLimiter over a store a round trip away', () => {
     expect(times).toEqual([0, 0, 0, 0, 0]);
     await vi.advanceTimersByTimeAsync(200);
     expect(times).toEqual([0, 0, 0, 0, 0, 100, 200]);
-    expect(calls[0]).toBe('takeMany 7');
+    expect(calls.slice(0, 2)).toEqual(['take', 'takeMany 6']);
     await l.close();
   });
 

@@ -115,8 +115,6 @@ class Lane {
   shared: SharedModelState = { limitRpm: null, limitTpm: null, pausedForMs: 0, rateFactor: 1 };
   /** Whether an answer (or a 429) has arrived for the model in this process. */
   isAnswered = false;
-  /** Whether the lane has looked at the store's state yet (a shared store may know the limits already). */
-  hasReadStore = false;
   inFlight = 0;
   seq = 0;
   tokenSeq = 0;
@@ -260,16 +258,15 @@ export class RateLimiter implements Limiter {
     lane.isPumping = true;
     try {
       while (lane.waiters.length > 0 && !this.#isClosed) {
-        if (!lane.hasReadStore) {
-          // Other workers may have learned the model's limits already: the first take asks at those
-          // rates, not as if unlimited (which would reset the shared buckets to a fresh burst).
-          lane.hasReadStore = true;
+        if (this.#isProbing(lane)) {
+          // Other workers may have learned the model's limits meanwhile: ask at those rates, not at the
+          // probe's (a take at other rates re-rates the shared buckets for the whole fleet).
           try {
             this.#remember(lane, await this.#store.read(lane.model));
           } catch (error) {
             if (!(error instanceof BudgetStoreUnavailableError)) throw error;
           }
-          continue;
+          if (lane.waiters.length === 0 || this.#isClosed) break;
         }
         const head = lane.waiters[0] as Waiter;
         const tooLarge = this.#tooLarge(lane, head.tokens);
@@ -383,11 +380,18 @@ export class RateLimiter implements Limiter {
   }
 
   #rates(lane: Lane): BucketRates {
-    const base = this.#baseRates(lane.shared);
     // Nothing known yet, over a store other workers share: the fleet probes at one request a second
     // until some worker's first answer tells the limits (each worker's cautious cap alone would let N go at once).
-    if (base.rpm === null && base.tpm === null && !this.#ownsStore && !lane.isAnswered) return { rpm: PROBE_RPM, tpm: null, burstMs: this.#burstMs };
+    if (this.#isProbing(lane)) return { rpm: PROBE_RPM, tpm: null, burstMs: this.#burstMs };
+    const base = this.#baseRates(lane.shared);
     return { rpm: base.rpm, tpm: base.tpm, burstMs: this.#burstMs };
+  }
+
+  /** Over a store others share, with no flag, no learned limit and no answer of its own yet. */
+  #isProbing(lane: Lane): boolean {
+    if (this.#ownsStore || lane.isAnswered) return false;
+    const base = this.#baseRates(lane.shared);
+    return base.rpm === null && base.tpm === null;
   }
 
   #remember(lane: Lane, state: SharedModelState): void {
