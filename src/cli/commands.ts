@@ -9,5 +9,6 @@ import { validateCommand } from './validate.js';
 import { estimateCommand } from './estimate.js';
 import { exportCommand } from './export.js';
 import { compareCommand } from './compare.js';
+import { monitorCommand } from './monitor.js';
 
-export const COMMANDS: readonly AnyCommandSpec[] = [runCommand, simulateCommand, validateCommand, estimateCommand, compareCommand, exportCommand, usageCommand, costsCommand, batchCommand];
+export const COMMANDS: readonly AnyCommandSpec[] = [runCommand, simulateCommand, validateCommand, estimateCommand, compareCommand, exportCommand, usageCommand, costsCommand, monitorCommand, batchCommand];

@@ -42,7 +42,7 @@ export interface RunMetricsOptions {
 
 export function createRunMetrics(options: RunMetricsOptions = {}): RunMetrics {
   const registry = new Registry();
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.processMetrics ?? true) collectProcessMetrics(registry);
   const registers = [registry];
 
   const requests = new Counter({
@@ -139,6 +139,19 @@ export function createRunMetrics(options: RunMetricsOptions = {}): RunMetrics {
   };
   return { registry, onEvent };
 }
+
+/**
+ * prom-client's process_* and nodejs_* metrics, minus the three gauges it
+ * names `nodejs_active_{handles,requests,resources}_total`: a `_total` suffix
+ * promises a counter, so `promtool check metrics` rejects them (issue 15 #24).
+ * Nothing is lost: `nodejs_active_handles` etc. carry the same counts by type.
+ */
+export function collectProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const name of NON_COUNTER_TOTALS) registry.removeSingleMetric(name);
+}
+
+const NON_COUNTER_TOTALS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
 
 /** An unlimited budget (null) has no sample rather than a made-up number. */
 function setOrRemove(gauge: Gauge<'model' | 'kind'>, labels: { model: string; kind: string }, value: number | null): void {
