@@ -1,9 +1,19 @@
 // The month-end forecast (src/org/forecast.ts) as a table of cases: month to
-// date, the rate from trailing complete days, the 90 % range, month edges.
+// date, the rate from trailing complete days, the 90 % range, month edges;
+// and `costs --forecast` as a process against the simulator's ground truth.
 
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { costsCommand, usageCommand } from '../src/cli/org.js';
 import type { DailyTotal } from '../src/org/anomalies.js';
-import { forecastMonth, monthBounds, type ForecastInput, type MonthForecast } from '../src/org/forecast.js';
+import { FORECAST_TRAILING_DAYS, forecastMonth, monthBounds, type ForecastInput, type MonthForecast } from '../src/org/forecast.js';
+import { COSTS_SPEC } from '../src/org/kinds.js';
+import { dayStart } from '../src/org/range.js';
+import { dailyTotals } from '../src/org/report.js';
+import { syntheticCosts } from '../src/sim/org.js';
+import { optionsOf } from './support/argv.js';
+import { runCli } from './support/cli.js';
+import { perTestFixture } from './support/fixture.js';
 
 const DAY = 86_400;
 const at = (iso: string): number => Date.parse(iso) / 1000;
@@ -97,4 +107,51 @@ describe('monthBounds', () => {
   ])('%s is in [%s, %s)', (now, start, end) => {
     expect(monthBounds(at(now))).toEqual({ startSec: at(start), endSec: at(end) });
   });
+});
+
+describe('costs --forecast', () => {
+  const fixture = perTestFixture(null);
+  const ADMIN_KEY = 'sk-admin-forecast-test-0123456789';
+
+  it('is a flag of costs only', () => {
+    expect(optionsOf(costsCommand, ['costs', '--forecast']).forecast).toBe(true);
+    expect(optionsOf(costsCommand, ['costs']).forecast).toBe(false);
+    expect(() => optionsOf(usageCommand, ['usage', '--forecast'])).toThrow(/Unknown argument: forecast/);
+  });
+
+  it("prints the month's forecast in JSON, table, CSV (on stderr) and HTML, equal to the projection of the Costs API's own days", async () => {
+    const sim = await fixture.simulator({ adminKey: ADMIN_KEY });
+    const env = { OPENAI_ADMIN_KEY: ADMIN_KEY };
+    const json = await runCli(['costs', '--base-url', sim.url, '--days', '2', '--forecast', '--format', 'json'], { env });
+    expect(json.code, json.stderr).toBe(0);
+    const forecast = JSON.parse(json.stdout).forecast;
+
+    // Ground truth: the simulator's history (seed 1, anchored on the day it started) up to the forecast's as_of.
+    const nowSec = forecast.as_of as number;
+    const start = Math.min(monthBounds(nowSec).startSec, dayStart(nowSec) - FORECAST_TRAILING_DAYS * DAY);
+    const truth = forecastMonth({
+      daily: dailyTotals(COSTS_SPEC, syntheticCosts({ startSec: start, endSec: nowSec, groupBy: [], filters: {} }, { seed: 1, anchorDaySec: dayStart(nowSec) }), nowSec),
+      nowSec,
+    });
+    expect(forecast.month).toBe(truth.month);
+    expect(forecast.month_to_date_usd).toBeCloseTo(truth.monthToDate, 5);
+    expect(forecast.expected_usd).toBeCloseTo(truth.expected, 5);
+    expect(forecast.low_usd).toBeCloseTo(truth.low, 5);
+    expect(forecast.high_usd).toBeCloseTo(truth.high, 5);
+    expect(forecast.trailing_days).toBe(7);
+    expect(forecast.low_usd).toBeLessThan(forecast.expected_usd);
+
+    const table = await runCli(['costs', '--base-url', sim.url, '--days', '2', '--forecast'], { env });
+    expect(table.stdout).toMatch(new RegExp(`Forecast for ${truth.month}: \\$[\\d,]+\\.\\d\\d \\(90% range`));
+    const csv = await runCli(['costs', '--base-url', sim.url, '--days', '2', '--forecast', '--format', 'csv'], { env });
+    expect(csv.stdout).not.toContain('Forecast');
+    expect(csv.stderr).toContain(`Forecast for ${truth.month}`);
+    const html = fixture.dir.file('costs.html');
+    const page = await runCli(['costs', '--base-url', sim.url, '--days', '2', '--forecast', '--html', html], { env });
+    expect(page.code, page.stderr).toBe(0);
+    expect(await readFile(html, 'utf8')).toContain(`Forecast for ${truth.month}`);
+
+    const without = await runCli(['costs', '--base-url', sim.url, '--days', '2', '--format', 'json'], { env });
+    expect(JSON.parse(without.stdout).forecast).toBeUndefined();
+  }, 60_000);
 });

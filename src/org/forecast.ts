@@ -127,3 +127,52 @@ function sampleStdDev(values: readonly number[], center: number): number {
   const squares = values.reduce((sum, x) => sum + (x - center) ** 2, 0);
   return Math.sqrt(squares / (values.length - 1));
 }
+
+/** The `forecast` object of `costs --forecast --format json` (snake_case like the rest of the report). */
+export interface ForecastJson {
+  month: string;
+  as_of: number;
+  month_to_date_usd: number;
+  expected_usd: number;
+  low_usd: number;
+  high_usd: number;
+  /** Share of outcomes the low–high range is meant to cover. */
+  range_coverage: number;
+  daily_rate_usd: number;
+  days_left: number;
+  trailing_days: number;
+  rate_source: MonthForecast['rateSource'];
+}
+
+export function forecastJson(f: MonthForecast): ForecastJson {
+  const usd = (x: number): number => Math.round(x * 1e6) / 1e6;
+  return {
+    month: f.month,
+    as_of: f.asOfSec,
+    month_to_date_usd: usd(f.monthToDate),
+    expected_usd: usd(f.expected),
+    low_usd: usd(f.low),
+    high_usd: usd(f.high),
+    range_coverage: 0.9,
+    daily_rate_usd: usd(f.dailyRate),
+    days_left: Math.round(f.daysLeft * 1000) / 1000,
+    trailing_days: f.trailingDays,
+    rate_source: f.rateSource,
+  };
+}
+
+/** One sentence per line saying what the forecast is and how it was made (table, CSV's stderr, HTML). */
+export function forecastSentences(f: MonthForecast): string[] {
+  const usd = (x: number): string => `$${x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  const range = f.high > f.low ? ` (90% range ${usd(f.low)} – ${usd(f.high)})` : '';
+  const basis =
+    f.rateSource === 'trailing'
+      ? `the mean of the last ${f.trailingDays} complete day${f.trailingDays === 1 ? '' : 's'}, ${usd(f.dailyRate)} a day`
+      : f.rateSource === 'month_so_far'
+        ? `the month's own pace, ${usd(f.dailyRate)} a day (no complete day before today to go on)`
+        : 'nothing (no spend yet)';
+  return [
+    `Forecast for ${f.month}: ${usd(f.expected)}${range}.`,
+    `  ${usd(f.monthToDate)} spent so far, plus ${f.daysLeft.toFixed(1)} days left at ${basis}.`,
+  ];
+}
