@@ -98,20 +98,12 @@ describe('createRunTracer', () => {
       'gen_ai.request.model': 'gpt-4o-mini',
       'gen_ai.response.model': 'gpt-4o-mini-2024-07-18',
       'gen_ai.response.id': 'chatcmpl-1',
-      'gen_ai.response.finish_reasons': ['stop'],
       'gen_ai.usage.input_tokens': 120,
       'gen_ai.usage.output_tokens': 30,
-      'gen_ai.usage.cache_read.input_tokens': 20,
-      'gen_ai.usage.reasoning.output_tokens': 4,
       'http.response.status_code': 200,
       'oai_batch.custom_id': 'a',
-      'oai_batch.line': 1,
-      'oai_batch.endpoint': endpoint,
       'oai_batch.attempts': 2,
-      'oai_batch.outcome': 'succeeded',
       'oai_batch.cost_usd': 0.000123,
-      'server.address': 'api.example.com',
-      'server.port': 443,
     });
     expect(a!.events.map((e) => [e.name, e.attributes])).toEqual([
       ['oai_batch.attempt', { 'oai_batch.attempt': 1, 'oai_batch.latency_ms': 12, 'http.response.status_code': 500, 'error.type': '500', 'oai_batch.request_id': 'req_1' }],
@@ -122,14 +114,23 @@ describe('createRunTracer', () => {
     expect(JSON.stringify(spans.map((s) => [s.attributes, s.events]))).not.toContain('SECRET ANSWER');
 
     expect(b!.name).toBe('embeddings text-embedding-3-small');
-    expect(b!.attributes).toMatchObject({ 'error.type': 'timeout', 'oai_batch.outcome': 'failed', 'oai_batch.attempts': 1 });
+    expect(b!.attributes).toMatchObject({ 'error.type': 'timeout', 'oai_batch.attempts': 1 });
+    // One attempt: the span is that attempt, no event repeats it.
+    expect(b!.events).toEqual([]);
     expect(b!.status).toEqual({ code: 2, message: 'timeout' });
 
     // Still open when the run stopped: ended by close(), marked unfinished.
-    expect(c!.attributes).toMatchObject({ 'oai_batch.outcome': 'unfinished' });
+    expect(c!.attributes).toMatchObject({ 'error.type': 'unfinished' });
     expect(c!.status.code).toBe(2);
 
-    expect(run.attributes).toMatchObject({ 'oai_batch.requests.total': 3, 'oai_batch.attempts': 4, 'oai_batch.cost_usd': 0.000123, 'oai_batch.stopped_reason': 'interrupted' });
+    expect(run.attributes).toMatchObject({
+      'oai_batch.requests.total': 3,
+      'oai_batch.attempts': 4,
+      'oai_batch.cost_usd': 0.000123,
+      'oai_batch.stopped_reason': 'interrupted',
+      'server.address': 'api.example.com',
+      'server.port': 443,
+    });
   });
 });
 
@@ -175,17 +176,16 @@ describe('traces over OTLP/HTTP from the CLI', () => {
         'gen_ai.usage.output_tokens': r.response.body.usage.completion_tokens,
         'http.response.status_code': 200,
         'oai_batch.attempts': r.attempts,
-        'oai_batch.outcome': 'succeeded',
-        'server.address': '127.0.0.1',
       });
       expect(span.attributes['oai_batch.cost_usd']).toBeCloseTo(r.cost_usd as number, 12);
-      expect(span.events.filter((e) => e.name === 'oai_batch.attempt')).toHaveLength(r.attempts);
+      // Attempts are events when there was more than one.
+      expect(span.events.filter((e) => e.name === 'oai_batch.attempt')).toHaveLength(r.attempts > 1 ? r.attempts : 0);
       expect(span.status.code).toBe(0);
     }
     const errors = await readJsonl<{ custom_id: string; attempts: number; error: { code: string } }>(join(dir, 'in.errors.jsonl')).catch(() => []);
     for (const e of errors) {
       const span = byId.get(e.custom_id)!;
-      expect(span.attributes).toMatchObject({ 'error.type': e.error.code, 'oai_batch.attempts': e.attempts, 'oai_batch.outcome': 'failed' });
+      expect(span.attributes).toMatchObject({ 'error.type': e.error.code, 'oai_batch.attempts': e.attempts });
       expect(span.status.code).toBe(2);
     }
     expect(results.length + errors.length).toBe(lines);
@@ -206,6 +206,12 @@ describe('traces over OTLP/HTTP from the CLI', () => {
     expect(receiver.requests.every((r) => r.contentType === 'application/x-protobuf')).toBe(true);
     await expectSpansMatchFiles(receiver.spans, lines, fixture.dir.path);
     expect(receiver.spans[0]!.resource['service.name']).toBe('oai-batch');
+    const run = receiver.spans.find((s) => s.name === 'oai-batch run')!;
+    expect(run.attributes).toMatchObject({ 'oai_batch.requests.total': lines, 'server.address': '127.0.0.1' });
+    // Retried requests carry their attempts and the retries between them.
+    const retried = receiver.spans.filter((s) => s !== run && (s.attributes['oai_batch.attempts'] as number) > 1);
+    expect(retried.length).toBeGreaterThan(0);
+    for (const span of retried) expect(span.events.map((e) => e.name), JSON.stringify({ ...span, startNs: 0, endNs: 0 })).toContain('oai_batch.retry');
     expect(result.stderr).toContain(`traces: ${lines + 1} spans exported`);
 
     // No prompt and no answer text anywhere in what was sent.

@@ -7,7 +7,7 @@
 // Owns the span names and attributes: OpenTelemetry's GenAI semantic
 // conventions (gen_ai.*, error.type, http.response.status_code, server.*)
 // plus oai_batch.*. Never a prompt or an answer: of a response body only its
-// id, model and finish reasons are read. Imported only when tracing is on
+// id and model are read. Imported only when tracing is on
 // (src/cli/observe.ts), so runs without it never load the SDK.
 
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
@@ -116,9 +116,21 @@ class CountingExporter implements SpanExporter {
   }
 }
 
+/** A request in flight: its span, its current attempt number and what happened so far (span events, maybe). */
+interface OpenRequest {
+  span: Span;
+  attempt: number;
+  history: HistoryEntry[] | null;
+}
+
+type HistoryEntry =
+  | { kind: 'attempt'; attempt: number; event: Extract<RunEvent, { type: 'attempt' }>; timeMs: number }
+  | { kind: 'retry'; event: Extract<RunEvent, { type: 'retry' }>; timeMs: number }
+  | { kind: 'rate_limited'; event: Extract<RunEvent, { type: 'rate_limited' }>; timeMs: number };
+
 class RunTraceRecorder implements RunTracer {
   #run: { span: Span; context: Context } | null = null;
-  readonly #requests = new Map<string, { span: Span; attempt: number }>();
+  readonly #requests = new Map<string, OpenRequest>();
   #ended = 0;
 
   constructor(
@@ -149,51 +161,43 @@ class RunTraceRecorder implements RunTracer {
               'gen_ai.provider.name': 'openai',
               'gen_ai.request.model': event.model,
               'oai_batch.custom_id': event.customId,
-              'oai_batch.line': event.line,
-              'oai_batch.endpoint': event.endpoint,
-              ...this.server,
             },
           },
           this.#runSpan().context,
         );
-        this.#requests.set(event.customId, { span, attempt: event.attempt });
+        this.#requests.set(event.customId, { span, attempt: event.attempt, history: null });
         break;
       }
       case 'attempt': {
+        // Kept raw: most requests answer at their first attempt and never need it as an event.
         const open = this.#requests.get(event.customId);
-        if (!open) break;
-        const status = /^\d{3}$/.test(event.code) ? Number(event.code) : null;
-        const attributes: Attributes = { 'oai_batch.attempt': open.attempt, 'oai_batch.latency_ms': Math.round(event.latencyMs) };
-        if (status !== null) attributes['http.response.status_code'] = status;
-        if (status === null || status >= 400) attributes['error.type'] = event.code;
-        if (event.requestId !== null) attributes['oai_batch.request_id'] = event.requestId;
-        open.span.addEvent('oai_batch.attempt', attributes);
+        if (open) (open.history ??= []).push({ kind: 'attempt', attempt: open.attempt, event, timeMs: Date.now() });
         break;
       }
-      case 'retry':
-        this.#requests.get(event.customId)?.span.addEvent('oai_batch.retry', {
-          'oai_batch.reason': event.reason,
-          'error.type': event.code,
-          'oai_batch.wait_ms': Math.round(event.waitMs),
-          'oai_batch.attempt': event.attempt,
-        });
+      case 'retry': {
+        const open = this.#requests.get(event.customId);
+        if (open) (open.history ??= []).push({ kind: 'retry', event, timeMs: Date.now() });
         break;
-      case 'rate_limited':
-        this.#requests.get(event.customId)?.span.addEvent('oai_batch.rate_limited', { 'oai_batch.wait_ms': Math.round(event.waitMs) });
+      }
+      case 'rate_limited': {
+        const open = this.#requests.get(event.customId);
+        if (open) (open.history ??= []).push({ kind: 'rate_limited', event, timeMs: Date.now() });
         break;
+      }
       case 'request_finished': {
         const open = this.#requests.get(event.customId);
         if (!open) break;
         this.#requests.delete(event.customId);
         const { span } = open;
-        const attributes: Attributes = { 'oai_batch.attempts': event.attempts, 'oai_batch.outcome': event.status };
+        const attributes: Attributes = { 'oai_batch.attempts': event.attempts };
         if (event.httpStatus !== null) attributes['http.response.status_code'] = event.httpStatus;
-        Object.assign(attributes, responseAttributes(event.body));
+        const body = event.body as { id?: unknown; model?: unknown } | null | undefined;
+        // Of the body, its id and model only: never its content.
+        if (typeof body?.id === 'string') attributes['gen_ai.response.id'] = body.id;
+        if (typeof body?.model === 'string') attributes['gen_ai.response.model'] = body.model;
         if (event.usage) {
           attributes['gen_ai.usage.input_tokens'] = event.usage.input_tokens;
           attributes['gen_ai.usage.output_tokens'] = event.usage.output_tokens;
-          attributes['gen_ai.usage.cache_read.input_tokens'] = event.usage.cached_input_tokens;
-          attributes['gen_ai.usage.reasoning.output_tokens'] = event.usage.reasoning_tokens;
         }
         if (event.costUsd !== null) attributes['oai_batch.cost_usd'] = event.costUsd;
         if (event.status === 'failed') {
@@ -201,6 +205,7 @@ class RunTraceRecorder implements RunTracer {
           span.setStatus({ code: SpanStatusCode.ERROR, message: event.code ?? 'failed' });
         }
         span.setAttributes(attributes);
+        this.#addHistory(open);
         this.#end(span);
         break;
       }
@@ -214,10 +219,11 @@ class RunTraceRecorder implements RunTracer {
 
   async close(): Promise<TraceReport> {
     // A run that stopped early leaves requests unfinished: they end here, marked as such.
-    for (const { span } of this.#requests.values()) {
-      span.setAttributes({ 'oai_batch.outcome': 'unfinished', 'error.type': 'unfinished' });
-      span.setStatus({ code: SpanStatusCode.ERROR, message: 'the run stopped before this request finished' });
-      this.#end(span);
+    for (const open of this.#requests.values()) {
+      open.span.setAttribute('error.type', 'unfinished');
+      open.span.setStatus({ code: SpanStatusCode.ERROR, message: 'the run stopped before this request finished' });
+      this.#addHistory(open, true);
+      this.#end(open.span);
     }
     this.#requests.clear();
     if (this.#run) {
@@ -268,22 +274,39 @@ class RunTraceRecorder implements RunTracer {
     this.#run = null;
   }
 
+  /**
+   * The attempts, retries and 429 pauses as span events, when there was more
+   * than the one attempt that answered: a request answered at its first
+   * attempt is that attempt (the span carries its status and duration), and
+   * skipping its event keeps tracing cheap at thousands of requests a second.
+   */
+  #addHistory(open: OpenRequest, always = false): void {
+    const history = open.history;
+    if (history === null || (!always && history.length <= 1)) return;
+    for (const entry of history) {
+      if (entry.kind === 'attempt') {
+        const { event } = entry;
+        const status = /^\d{3}$/.test(event.code) ? Number(event.code) : null;
+        const attributes: Attributes = { 'oai_batch.attempt': entry.attempt, 'oai_batch.latency_ms': Math.round(event.latencyMs) };
+        if (status !== null) attributes['http.response.status_code'] = status;
+        if (status === null || status >= 400) attributes['error.type'] = event.code;
+        if (event.requestId !== null) attributes['oai_batch.request_id'] = event.requestId;
+        open.span.addEvent('oai_batch.attempt', attributes, entry.timeMs);
+      } else if (entry.kind === 'retry') {
+        const { event } = entry;
+        open.span.addEvent(
+          'oai_batch.retry',
+          { 'oai_batch.reason': event.reason, 'error.type': event.code, 'oai_batch.wait_ms': Math.round(event.waitMs), 'oai_batch.attempt': event.attempt },
+          entry.timeMs,
+        );
+      } else {
+        open.span.addEvent('oai_batch.rate_limited', { 'oai_batch.wait_ms': Math.round(entry.event.waitMs) }, entry.timeMs);
+      }
+    }
+  }
+
   #end(span: Span): void {
     span.end();
     this.#ended += 1;
   }
-}
-
-/** gen_ai.response.* from a response body: its id, model and finish reasons, never its content. */
-function responseAttributes(body: unknown): Attributes {
-  if (typeof body !== 'object' || body === null) return {};
-  const b = body as { id?: unknown; model?: unknown; choices?: unknown; status?: unknown };
-  const out: Attributes = {};
-  if (typeof b.id === 'string') out['gen_ai.response.id'] = b.id;
-  if (typeof b.model === 'string') out['gen_ai.response.model'] = b.model;
-  if (Array.isArray(b.choices)) {
-    const reasons = b.choices.map((c) => (c as { finish_reason?: unknown })?.finish_reason).filter((r): r is string => typeof r === 'string');
-    if (reasons.length > 0) out['gen_ai.response.finish_reasons'] = reasons;
-  }
-  return out;
 }
