@@ -141,7 +141,7 @@ export async function executeMonitor(options: MonitorCliOptions, io: CliIO): Pro
 function pollLine(snapshot: import('../org/snapshot.js').OrgSnapshot, tookMs: number): string {
   const sum = (period: 'today' | 'month'): number => snapshot.cost.filter((c) => c.period === period).reduce((a, c) => a + c.usd, 0);
   const f = snapshot.forecast;
-  const usd = (x: number): string => `$${x.toFixed(2)}`;
+  const usd = (x: number): string => `$${x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
   const asOf = new Date(snapshot.asOfSec * 1000).toISOString().replace('.000Z', 'Z');
   return `monitor: as of ${asOf}: today ${usd(sum('today'))}, month ${usd(sum('month'))}, forecast ${usd(f.expected)} (${usd(f.low)}–${usd(f.high)}) · ${(tookMs / 1000).toFixed(1)} s`;
 }
