@@ -2,7 +2,7 @@
 // run with traces exported over OTLP/HTTP (protobuf, to a sink on loopback
 // that accepts and discards) against the same run without. Target: ≥ 85 %.
 //
-//   node bench/otel.js [--lines 20000] [--rounds 3]
+//   node bench/otel.js [--lines 20000] [--rounds 3] [--env OTEL_BSP_MAX_EXPORT_BATCH_SIZE=128 …]
 //
 // The simulator and the sink run in their own processes; the client is the
 // real CLI. Rounds alternate off/on so drift in machine load hits both.
@@ -24,6 +24,8 @@ const arg = (name, fallback) => {
 };
 const LINES = arg('lines', 20_000);
 const ROUNDS = arg('rounds', 3);
+/** `--env K=V` (repeatable): extra variables for the traced runs, e.g. OTEL_BSP_MAX_EXPORT_BATCH_SIZE=128. */
+const EXTRA_ENV = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--env' ? [a.split('=')] : []));
 
 /** A process printing `listening on URL` (the simulator) or the sink below. */
 async function startProcess(args, pattern) {
@@ -71,7 +73,10 @@ async function writeInput(path) {
 async function runOnce(input, baseUrl, tracing, sinkUrl) {
   const env = { ...process.env, OPENAI_API_KEY: 'sk-bench-key', OPENAI_BASE_URL: baseUrl };
   for (const k of Object.keys(env)) if (k.startsWith('OTEL_')) delete env[k];
-  if (tracing) env.OTEL_EXPORTER_OTLP_ENDPOINT = sinkUrl;
+  if (tracing) {
+    env.OTEL_EXPORTER_OTLP_ENDPOINT = sinkUrl;
+    for (const [k, v] of EXTRA_ENV) env[k] = v;
+  }
   const summary = join(OUT, 'summary.json');
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, [BIN, 'run', input, '-o', join(OUT, 'results.jsonl'), '--errors', join(OUT, 'errors.jsonl'), '--summary', summary, '--overwrite', '--quiet'], {

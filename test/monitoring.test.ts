@@ -276,7 +276,7 @@ describe(`a real prometheus${MISSING_PROMETHEUS}`, () => {
         const truth = syntheticCosts({ startSec: monthBounds(asOfSec).startSec, endSec: asOfSec, groupBy: [], filters: {} }, { seed: 1, anchorDaySec: dayStart(asOfSec) })
           .flatMap((b) => b.results)
           .reduce((sum, r) => sum + (r.amount as { value: number }).value, 0);
-        expect(truth).toBeGreaterThan(0);
+        expect(month).toHaveLength(1);
         expect(Number(month[0]?.value[1])).toBeCloseTo(truth, 6);
 
         // The rules file loaded: its budget parameter is a series, and the monitor is not stale.
