@@ -26,7 +26,13 @@ function pricedUsd(model: string, billed: BilledTotals): number {
   const resolved = resolvePrice(prices, model);
   if (!resolved) throw new Error(`no price for ${model}`);
   expect(resolved.price.long_context).toBeUndefined();
-  const usage = { ...emptyUsage(), input_tokens: billed.input_tokens, cached_input_tokens: billed.cached_input_tokens, output_tokens: billed.output_tokens };
+  const usage = {
+    ...emptyUsage(),
+    input_tokens: billed.input_tokens,
+    cached_input_tokens: billed.cached_input_tokens,
+    cache_write_input_tokens: billed.cache_write_input_tokens,
+    output_tokens: billed.output_tokens,
+  };
   return costOf(usage, resolved.price, { batchDiscount: prices.batch_discount, longContext: false }).total;
 }
 

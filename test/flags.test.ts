@@ -76,6 +76,7 @@ describe('run: argv → options', () => {
       reportPath: undefined,
       failOnErrorRate: undefined,
       failOnRateLimitRate: undefined,
+      dedup: false,
       tracing: { enabled: false },
     });
   });

@@ -59,6 +59,7 @@ describe('CostLedger', () => {
       requests: 1,
       input_tokens: 50,
       cached_input_tokens: 0,
+      cache_write_input_tokens: 0,
       output_tokens: 60,
       reasoning_tokens: 0,
       input_audio_tokens: 0,
@@ -95,6 +96,28 @@ describe('CostLedger', () => {
     ['a moderation', 'omni-moderation-latest', usage({}), {}, 0],
   ] as const)('gives the line cost of %s', (_name, model, u, opts, want) => {
     expect(new CostLedger(table).lineCostUsd(model, u, opts)).toBeCloseTo(want, 12);
+  });
+
+  it('sums cache-write tokens by model and overall and prices them at the cache-write rate', () => {
+    const ledger = new CostLedger(table);
+    // gpt-5.6-sol 4 / 0.4 / cache write 5 / 20
+    ledger.add('gpt-5.6-sol-2026-07-09', usage({ input_tokens: 3000, cache_write_input_tokens: 2048, output_tokens: 10 }));
+    ledger.add('gpt-5.6-sol-2026-07-09', usage({ input_tokens: 3000, cached_input_tokens: 2048, output_tokens: 10 }));
+    ledger.add('gpt-4o-mini-2024-07-18', usage({ input_tokens: 1500, cache_write_input_tokens: 1024, output_tokens: 5 }));
+
+    const totals = ledger.totals();
+    expect(totals.usage.cache_write_input_tokens).toBe(3072);
+    expect(ledger.byModel()['gpt-5.6-sol-2026-07-09']).toMatchObject({ input_tokens: 6000, cached_input_tokens: 2048, cache_write_input_tokens: 2048 });
+    expect(totals.cost_usd.cache_write_input).toBeCloseTo((2048 * 5 + 1024 * 0.15) / 1e6, 12);
+    expect(totals.cost_usd.input).toBeCloseTo(((952 + 952) * 4 + 476 * 0.15) / 1e6, 12);
+    expect(totals.cost_usd.total).toBeCloseTo(
+      totals.cost_usd.input + totals.cost_usd.cached_input + totals.cost_usd.cache_write_input + totals.cost_usd.output,
+      15,
+    );
+    expect(ledger.lineCostUsd('gpt-5.6-sol-2026-07-09', usage({ input_tokens: 3000, cache_write_input_tokens: 2048, output_tokens: 10 }))).toBeCloseTo(
+      (952 * 4 + 2048 * 5 + 10 * 20) / 1e6,
+      12,
+    );
   });
 
   it('gives no line cost for an unpriced model', () => {

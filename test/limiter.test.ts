@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HeaderMap } from '../src/shared/headers.js';
-import { MemoryLimiter, type Grant, type LimiterOptions } from '../src/pipeline/limit.js';
+import { CAUTIOUS_IN_FLIGHT, MemoryLimiter, type Grant, type LimiterOptions } from '../src/pipeline/limit.js';
 import { RequestTooLargeError } from '../src/shared/errors.js';
 import { RECOVERY_PER_SECOND, SLOWDOWN_FACTOR } from '../src/stores/budget-store.js';
 
@@ -21,8 +21,9 @@ afterEach(() => {
 /** The simulated ms since the test began. */
 const elapsed = (): number => Date.now() - T0;
 
+/** Most tests pin the cautious start to one first request; those about the cautious start use the default. */
 function limiter(options: MemoryLimiterOptions = {}): MemoryLimiter {
-  return new MemoryLimiter({ now: () => Date.now(), ...options });
+  return new MemoryLimiter({ now: () => Date.now(), cautiousInFlight: 1, ...options });
 }
 
 /** Queues `count` acquisitions at once and records when each is granted (ms since T0). */
@@ -218,27 +219,29 @@ describe('MemoryLimiter learning limits from headers', () => {
 });
 
 describe('MemoryLimiter cautious start', () => {
-  it('lets one request per unknown model go first and holds the rest until it is answered', async () => {
-    const l = limiter();
-    const first = await l.acquire('gpt-4o-mini', 10);
+  it(`lets ${CAUTIOUS_IN_FLIGHT} requests per unknown model go first and holds the rest until one is answered`, async () => {
+    expect(CAUTIOUS_IN_FLIGHT).toBe(4);
+    const l = limiter({ cautiousInFlight: undefined });
+    const { times: firstTimes, grants } = queue(l, 'gpt-4o-mini', 10, 4);
     const { times } = queue(l, 'gpt-4o-mini', 10, 3);
     await vi.advanceTimersByTimeAsync(30_000);
+    expect(firstTimes).toEqual([0, 0, 0, 0]);
     expect(times).toEqual([]);
-    expect((await l.snapshot())['gpt-4o-mini']).toMatchObject({ inFlight: 1, waiting: 3 });
-    await l.observe(first, {});
+    expect((await l.snapshot())['gpt-4o-mini']).toMatchObject({ inFlight: 4, waiting: 3 });
+    await l.observe(grants[0] as Grant, {});
     await vi.advanceTimersByTimeAsync(0);
     expect(times).toEqual([30_000, 30_000, 30_000]);
     l.close();
   });
 
-  it('lets the next request go when the first ends without an answer (release only)', async () => {
-    const l = limiter();
-    const first = await l.acquire('gpt-4o-mini', 10);
+  it('lets the next request go when one of the first ends without an answer (release only)', async () => {
+    const l = limiter({ cautiousInFlight: undefined });
+    const { grants } = queue(l, 'gpt-4o-mini', 10, 4);
     const { times } = queue(l, 'gpt-4o-mini', 10, 2);
     await vi.advanceTimersByTimeAsync(500);
-    l.release(first);
+    l.release(grants[0] as Grant);
     await vi.advanceTimersByTimeAsync(0);
-    // Still unknown: the second goes alone.
+    // Still unknown: one more goes in its place, no more.
     expect(times).toEqual([500]);
     l.close();
   });

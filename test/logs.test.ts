@@ -70,7 +70,7 @@ const requestEvents: RunEvent[] = [
     code: null,
     attempts: 3,
     latencyMs: 412.6,
-    usage: { input_tokens: 12, cached_input_tokens: 0, output_tokens: 7, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
+    usage: { input_tokens: 12, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 7, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
     costUsd: 0.0000061,
     requestId: 'req_3',
     body: { model: 'gpt-4o-mini-2024-07-18', choices: [{ message: { content: 'a private answer' } }] },

@@ -46,6 +46,7 @@ function labelValues(samples: Sample[], name: string, label: string): string[] {
 const usage = (input: number, cached: number, output: number, reasoning: number): Usage => ({
   input_tokens: input,
   cached_input_tokens: cached,
+  cache_write_input_tokens: 0,
   output_tokens: output,
   reasoning_tokens: reasoning,
   input_audio_tokens: 0,

@@ -236,6 +236,7 @@ describe('costs', () => {
           {
             input_tokens: result.input_tokens as number,
             cached_input_tokens: (result.input_cached_tokens as number | undefined) ?? 0,
+            cache_write_input_tokens: (result.input_cache_write_tokens as number | undefined) ?? 0,
             output_tokens: (result.output_tokens as number | undefined) ?? 0,
             reasoning_tokens: 0,
             input_audio_tokens: 0,

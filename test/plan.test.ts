@@ -60,6 +60,46 @@ describe('planRecord: the bare form', () => {
     expect(item).toMatchObject({ url: endpoint, body, charge: chargeOf(endpoint, body) });
   });
 
+  it('keys a bare line by its own top-level custom_id and takes it out of the body', () => {
+    const item = planItem(text(3, { custom_id: 'ticket-17', ...chatBody, metadata: { m: 1 } }));
+    expect(item).toMatchObject({ customId: 'ticket-17', line: 3, form: 'bare', metadata: { m: 1 } });
+    expect(item.body).toEqual(chatBody);
+    expect(item.body).not.toHaveProperty('custom_id');
+  });
+
+  it.each([
+    ['an empty string', ''],
+    ['a number', 7],
+    ['null', null],
+    ['an object', { id: 'x' }],
+  ])('refuses a bare custom_id that is %s as invalid_body, keyed line-N', (_name, id) => {
+    expect(plan(text(4, { custom_id: id, ...chatBody }))).toMatchObject({
+      code: 'invalid_body',
+      customId: 'line-4',
+      message: expect.stringMatching(/^line 4: "custom_id" must be a non-empty string/),
+    });
+  });
+
+  it('catches a bare custom_id used twice, and one that collides with a batch line or a line-N key', () => {
+    const context = createPlanContext('/v1/chat/completions', 1024);
+    const planned = [
+      plan(text(1, { custom_id: 'a', ...chatBody }), context),
+      plan(text(2, { custom_id: 'a', ...chatBody }), context),
+      plan(text(3, { custom_id: 'b', method: 'POST', url: '/v1/chat/completions', body: chatBody }), context),
+      plan(text(4, { custom_id: 'b', ...chatBody }), context),
+      plan(text(5, chatBody), context),
+      plan(text(6, { custom_id: 'line-5', ...chatBody }), context),
+    ];
+    expect(planned.map((p) => (isInputProblem(p) ? `${p.line}:${p.code}` : `${p.line}:${p.customId}`))).toEqual([
+      '1:a',
+      '2:duplicate_custom_id',
+      '3:b',
+      '4:duplicate_custom_id',
+      '5:line-5',
+      '6:duplicate_custom_id',
+    ]);
+  });
+
   it('plans an element of a JSON-array input like a line, keyed by its index', () => {
     const item = planItem({ kind: 'value', line: 3, value: chatBody });
     expect(item).toMatchObject({ customId: 'line-3', line: 3, form: 'bare' });
@@ -192,6 +232,50 @@ describe('planRecord: model optional only for moderations', () => {
 
   it.each<Endpoint>(['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/completions'])('requires a model for %s', (endpoint) => {
     expect(plan(text(1, { input: 'x', prompt: 'x', messages: [] }), createPlanContext(endpoint, 1024))).toMatchObject({ code: 'missing_model' });
+  });
+});
+
+describe('planRecord: a body must fit its endpoint', () => {
+  const on = (endpoint: Endpoint) => createPlanContext(endpoint, 1024);
+
+  it.each<[string, Endpoint, Record<string, unknown>, RegExp]>([
+    ['an embedding body on the chat endpoint', '/v1/chat/completions', { model: 'text-embedding-3-small', input: 'hi' }, /no "messages" \(\/v1\/chat\/completions requires "messages"\): the body looks like a \/v1\/embeddings request, use --endpoint \/v1\/embeddings$/],
+    ['a responses body on the chat endpoint', '/v1/chat/completions', { model: 'gpt-4.1-mini', input: 'hi' }, /use --endpoint \/v1\/responses$/],
+    ['a moderation body on the chat endpoint', '/v1/chat/completions', { model: 'omni-moderation-latest', input: 'hi' }, /use --endpoint \/v1\/moderations$/],
+    ['a completions body on the chat endpoint', '/v1/chat/completions', { model: 'gpt-3.5-turbo-instruct', prompt: 'Once' }, /use --endpoint \/v1\/completions$/],
+    ['messages that are not an array', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: 'hi' }, /"messages" must be an array of messages, got a string \(/],
+    ['empty messages', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: [] }, /"messages" is empty \(\/v1\/chat\/completions requires "messages"\)$/],
+    ['a chat body on the embeddings endpoint', '/v1/embeddings', chatBody, /no "input" \(\/v1\/embeddings requires "input"\): the body looks like a \/v1\/chat\/completions request, use --endpoint \/v1\/chat\/completions$/],
+    ['a null input on the embeddings endpoint', '/v1/embeddings', { model: 'text-embedding-3-small', input: null }, /no "input"/],
+    ['an empty input array on the embeddings endpoint', '/v1/embeddings', { model: 'text-embedding-3-small', input: [] }, /"input" is empty/],
+    ['a chat body on the responses endpoint', '/v1/responses', chatBody, /no "input" \(\/v1\/responses requires "input"\): .*--endpoint \/v1\/chat\/completions$/],
+    ['a chat body on the moderations endpoint', '/v1/moderations', chatBody, /no "input" \(\/v1\/moderations requires "input"\)/],
+    ['a chat body on the completions endpoint', '/v1/completions', chatBody, /no "prompt" \(\/v1\/completions requires "prompt"\): .*--endpoint \/v1\/chat\/completions$/],
+    ['a body with nothing to go on', '/v1/chat/completions', { model: 'gpt-4o-mini', temperature: 0 }, /no "messages" \(\/v1\/chat\/completions requires "messages"\)$/],
+  ])('refuses %s as invalid_body with a hint', (_name, endpoint, body, message) => {
+    const result = plan(text(9, body), on(endpoint));
+    expect(result).toMatchObject({ code: 'invalid_body', line: 9, customId: 'line-9' });
+    expect((result as InputProblem).message).toMatch(/^line 9: /);
+    expect((result as InputProblem).message).toMatch(message);
+  });
+
+  it('hints at the url, not the flag, for a Batch API line', () => {
+    const result = plan(text(2, { custom_id: 'e1', method: 'POST', url: '/v1/chat/completions', body: { model: 'text-embedding-3-small', input: 'x' } }));
+    expect(result).toMatchObject({ code: 'invalid_body', customId: 'e1' });
+    expect((result as InputProblem).message).toMatch(/set "url": "\/v1\/embeddings"$/);
+  });
+
+  it.each<[Endpoint, Record<string, unknown>]>([
+    ['/v1/chat/completions', chatBody],
+    ['/v1/responses', { model: 'gpt-4.1-mini', input: [{ role: 'user', content: 'hi' }] }],
+    ['/v1/responses', { model: 'gpt-4.1-mini', prompt: { id: 'pmpt_abc', variables: { city: 'Oslo' } } }],
+    ['/v1/embeddings', { model: 'text-embedding-3-small', input: ['a', 'b'] }],
+    ['/v1/embeddings', { model: 'text-embedding-3-small', input: [1, 2, 3] }],
+    ['/v1/moderations', { input: 'is this ok?' }],
+    ['/v1/completions', { model: 'gpt-3.5-turbo-instruct', prompt: 'Once upon' }],
+    ['/v1/completions', { model: 'gpt-3.5-turbo-instruct', prompt: null }],
+  ])('accepts a body that fits %s', (endpoint, body) => {
+    expect(planItem(text(1, body), on(endpoint)).url).toBe(endpoint);
   });
 });
 

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { emptyUsage, type Charge, type Usage } from '../src/shared/types.js';
 import { ConfigError, InputError } from '../src/shared/errors.js';
 import { costOf, worstCaseCostUsd } from '../src/pricing/cost.js';
-import { billedTier, resolvePrice, tierIsPriced, tierPrice, type ModelPrice, type PriceTable } from '../src/pricing/prices.js';
+import { billedTier, isVersionSuffix, resolvePrice, tierIsPriced, tierPrice, type ModelPrice, type PriceTable } from '../src/pricing/prices.js';
 import { loadPriceTable } from '../src/shared/price-file.js';
 
 const table = loadPriceTable();
@@ -95,6 +95,21 @@ describe('resolvePrice', () => {
     ['gpt-3.5-turbo-16k-0613', 'gpt-3.5-turbo-16k', 'prefix'],
     ['gpt-3.5-turbo-instruct-0914', 'gpt-3.5-turbo-instruct', 'prefix'],
     ['o1-2024-12-17', 'o1', 'prefix'],
+    ['o1-mini-2024-09-12', 'o1-mini', 'prefix'],
+    ['o1-pro-2025-03-19', 'o1-pro', 'prefix'],
+    ['o3-2025-04-16', 'o3', 'prefix'],
+    ['o3-pro-2025-06-10', 'o3-pro', 'prefix'],
+    ['o3-deep-research-2025-06-26', 'o3-deep-research', 'prefix'],
+    ['o4-mini-deep-research-2025-06-26', 'o4-mini-deep-research', 'prefix'],
+    ['gpt-4.1-nano-2025-04-14', 'gpt-4.1-nano', 'prefix'],
+    ['gpt-5-nano-2025-08-07', 'gpt-5-nano', 'prefix'],
+    ['gpt-5.1-2025-11-13', 'gpt-5.1', 'prefix'],
+    ['gpt-5.2-2025-12-11', 'gpt-5.2', 'prefix'],
+    ['gpt-5.2-pro-2025-12-11', 'gpt-5.2-pro', 'prefix'],
+    ['gpt-4-0314', 'gpt-4', 'prefix'],
+    ['gpt-4-32k-0613', 'gpt-4-32k', 'prefix'],
+    ['gpt-3.5-turbo-0613', 'gpt-3.5-turbo-0613', 'exact'],
+    ['text-moderation-latest', 'text-moderation-latest', 'exact'],
     ['o3-mini-2025-01-31', 'o3-mini', 'prefix'],
     ['o4-mini-2025-04-16', 'o4-mini', 'prefix'],
     ['omni-moderation-2024-09-26', 'omni-moderation', 'prefix'],
@@ -110,20 +125,76 @@ describe('resolvePrice', () => {
   it.each([
     ['gpt-4oo', 'no dash after the listed name'],
     ['gpt-4o-audio-preview', 'an audio model is not its text sibling'],
+    ['gpt-4o-audio-preview-2024-12-17', 'a dated audio model is not its text sibling either'],
     ['gpt-4o-mini-tts', 'text-to-speech is priced per audio token'],
     ['gpt-4o-realtime-preview-2024-12-17', 'realtime is priced per audio token'],
     ['gpt-4o-transcribe', 'transcription is priced per audio token'],
+    ['gpt-4o-mini-mock', 'a proxy or mock model is not the model it is named after'],
+    ['gpt-4o-mini-search-preview', 'search models have prices of their own'],
+    ['gpt-4o-mini-search-preview-2025-03-11', 'a dated search model too'],
+    ['gpt-4o-search-preview', 'gpt-4o search'],
+    ['gpt-4-turbo-preview', 'a word, not a version, after the listed name'],
+    ['gpt-4o-latest', '-latest is an alias, not a version'],
+    ['gpt-4o-mini-v2', 'a letter-and-number tag is not a version'],
+    ['gpt-4o-mini-2024', 'a year alone is not a date'],
+    ['gpt-4o-mini-2024-13-01', 'no month 13'],
+    ['gpt-4o-mini-2024-07-18-ft', 'something after the date'],
+    ['gpt-4o-mini-1399', 'not a month and day'],
+    ['gpt-4o-mini-12345', 'five digits'],
+    ['gpt-5-mini-fast', 'a tier word is not a version'],
+    ['o1-preview-2024-09-12', 'o1-preview is not o1'],
+    ['o3-deep-research-mini', 'an unlisted sibling of a listed model'],
+    ['text-embedding-3-small-custom', 'a custom embedding model'],
     ['gpt-image-1', 'not listed'],
     ['claude-opus-5-5', 'not an OpenAI model'],
     ['', 'empty'],
     ['ft:', 'a fine-tune without a base'],
     ['ft:unknown-base:acme::id', 'a fine-tune of an unlisted base'],
+    ['ft:gpt-4o-mini-mock:acme::id', 'a fine-tune of an unlisted base named like a listed one'],
     ['constructor', 'an Object.prototype name'],
   ])('%s is unpriced (%s)', (model) => {
     expect(resolvePrice(table, model)).toBeNull();
   });
 
-  it('picks the longest listed prefix, not the first', () => {
+  it('resolves every listed model, and its dated and MMDD snapshots, to itself', () => {
+    for (const name of Object.keys(table.models)) {
+      expect(resolvePrice(table, name), name).toMatchObject({ name, match: 'exact' });
+      for (const suffix of ['2025-08-07', '2024-12-17', '0125', '1106']) {
+        const snapshot = `${name}-${suffix}`;
+        if (Object.hasOwn(table.models, snapshot)) continue;
+        expect(resolvePrice(table, snapshot), snapshot).toMatchObject({ name, match: 'prefix' });
+      }
+      // A word after a listed name never borrows its price (unless that longer name is listed itself).
+      for (const word of ['mock', 'search-preview', 'latest', 'preview', 'tts']) {
+        const other = `${name}-${word}`;
+        if (!Object.hasOwn(table.models, other)) expect(resolvePrice(table, other), other).toBeNull();
+      }
+    }
+  });
+
+  it.each([
+    ['2024-07-18', true],
+    ['2026-12-31', true],
+    ['0125', true],
+    ['1106', true],
+    ['0301', true],
+    ['007', true],
+    ['2024-00-18', false],
+    ['2024-07-32', false],
+    ['1301', false],
+    ['0100', false],
+    ['12345', false],
+    ['07', false],
+    ['latest', false],
+    ['preview', false],
+    ['v2', false],
+    ['2024-07-18-preview', false],
+    ['', false],
+  ])('isVersionSuffix(%j) is %s', (suffix, want) => {
+    expect(isVersionSuffix(suffix)).toBe(want);
+  });
+
+  it('picks the listed name the version suffix follows, not a shorter one', () => {
     const t = {
       models: {
         a: { input: 1, cached_input: 1, output: 1 },
@@ -132,8 +203,10 @@ describe('resolvePrice', () => {
       },
     };
     expect(resolvePrice(t, 'a-b-c-2025-01-01')?.name).toBe('a-b-c');
-    expect(resolvePrice(t, 'a-b-d')?.name).toBe('a-b');
-    expect(resolvePrice(t, 'a-x')?.name).toBe('a');
+    expect(resolvePrice(t, 'a-b-0125')?.name).toBe('a-b');
+    expect(resolvePrice(t, 'a-2025-01-01')?.name).toBe('a');
+    expect(resolvePrice(t, 'a-b-d')).toBeNull();
+    expect(resolvePrice(t, 'a-x')).toBeNull();
     expect(resolvePrice(t, 'ab')).toBeNull();
   });
 });
@@ -290,6 +363,89 @@ describe('costOf', () => {
   });
 });
 
+describe('cache writes', () => {
+  const sol = table.models['gpt-5.6-sol'] as ModelPrice;
+  const mini = table.models['gpt-4o-mini'] as ModelPrice;
+
+  it('lists a cache-write rate of 1.25 × input in every tier for GPT-5.6 and later, and none for older models', () => {
+    const later = Object.keys(table.models).filter((name) => /^gpt-(5\.6|6)/.test(name));
+    expect(later.length).toBeGreaterThanOrEqual(10);
+    for (const name of later) {
+      const price = table.models[name] as ModelPrice;
+      for (const tier of [price, price.flex, price.priority, price.ultrafast]) {
+        if (tier) expect(tier.cache_write_input, name).toBeCloseTo(tier.input * 1.25, 12);
+      }
+    }
+    for (const name of ['gpt-5.5', 'gpt-5.4', 'gpt-4o-mini', 'o3', 'text-embedding-3-small']) expect(table.models[name]?.cache_write_input, name).toBeUndefined();
+  });
+
+  it.each([
+    {
+      name: 'written tokens at the cache-write rate, apart from cached and uncached input',
+      price: sol,
+      usage: usage({ input_tokens: 3000, cached_input_tokens: 1024, cache_write_input_tokens: 1920, output_tokens: 10 }),
+      opts: {},
+      // 56 × 4 + 1024 × 0.4 + 1920 × 5 + 10 × 20, per 1M
+      want: { input: 0.000224, cached_input: 0.0004096, cache_write_input: 0.0096, output: 0.0002 },
+    },
+    {
+      name: 'at the tier’s cache-write rate',
+      price: sol,
+      usage: usage({ input_tokens: 2000, cache_write_input_tokens: 2000 }),
+      opts: { serviceTier: 'priority' },
+      want: { input: 0, cached_input: 0, cache_write_input: 0.025, output: 0 },
+    },
+    {
+      name: 'halved by the Batch API',
+      price: sol,
+      usage: usage({ input_tokens: 2000, cache_write_input_tokens: 2000 }),
+      opts: { batch: true },
+      want: { input: 0, cached_input: 0, cache_write_input: 0.005, output: 0 },
+    },
+    {
+      name: 'doubled with input under long context',
+      price: sol,
+      usage: usage({ input_tokens: 300_000, cache_write_input_tokens: 100_000 }),
+      opts: {},
+      want: { input: 1.6, cached_input: 0, cache_write_input: 1, output: 0 },
+    },
+    {
+      name: 'at the input rate where the model lists no cache-write rate',
+      price: mini,
+      usage: usage({ input_tokens: 3000, cache_write_input_tokens: 2000 }),
+      opts: {},
+      want: { input: 0.00015, cached_input: 0, cache_write_input: 0.0003, output: 0 },
+    },
+    {
+      name: 'a written count above what is left of the input is capped',
+      price: sol,
+      usage: usage({ input_tokens: 100, cached_input_tokens: 60, cache_write_input_tokens: 70 }),
+      opts: {},
+      want: { input: 0, cached_input: 0.000024, cache_write_input: 0.0002, output: 0 },
+    },
+  ])('$name', ({ price, usage: u, opts, want }) => {
+    const got = costOf(u, price, { batchDiscount: 0.5, ...opts });
+    expect(got.input).toBeCloseTo(want.input, 12);
+    expect(got.cached_input).toBeCloseTo(want.cached_input, 12);
+    expect(got.cache_write_input).toBeCloseTo(want.cache_write_input, 12);
+    expect(got.output).toBeCloseTo(want.output, 12);
+    expect(got.total).toBeCloseTo(want.input + want.cached_input + want.cache_write_input + want.output, 12);
+  });
+
+  it('costs the same as uncached input for a model without the column: no change for older models', () => {
+    const written = costOf(usage({ input_tokens: 3000, cache_write_input_tokens: 2000, output_tokens: 5 }), mini, { batchDiscount: 0.5 });
+    const plain = costOf(usage({ input_tokens: 3000, output_tokens: 5 }), mini, { batchDiscount: 0.5 });
+    expect(written.total).toBeCloseTo(plain.total, 15);
+  });
+
+  it('puts every input token at the dearer cache-write rate in the worst case, so the cap holds', () => {
+    const charge: Charge = { promptTokens: 2000, promptChars: 8000, inputTokens: 2000, maxOutputTokens: 100, outputTokens: 100, total: 2100 };
+    expect(worstCaseCostUsd(charge, sol, { batchDiscount: 0.5 })).toBeCloseTo((2000 * 5 + 100 * 20) / 1e6, 12);
+    const real = costOf(usage({ input_tokens: 2000, cache_write_input_tokens: 2000, output_tokens: 100 }), sol, { batchDiscount: 0.5 });
+    expect(worstCaseCostUsd(charge, sol, { batchDiscount: 0.5 })).toBeGreaterThanOrEqual(real.total);
+  });
+});
+
 describe('worstCaseCostUsd', () => {
   const charge = (inputTokens: number, outputTokens: number): Charge => ({
     promptTokens: inputTokens,
@@ -391,6 +547,8 @@ describe('loadPriceTable with an override file', () => {
     ['a null price', { models: { m: { input: null, output: 1 } } }, /input must be a finite number ≥ 0, got null/],
     ['a misspelt field', { models: { m: { input: 1, outptu: 2, output: 2 } } }, /models\["m"\]\.outptu is not a known field/],
     ['a bad tier', { models: { m: { input: 1, output: 2, flex: { input: 1 } } } }, /models\["m"\]\.flex\.output must be/],
+    ['a negative cache-write rate', { models: { m: { input: 1, output: 2, cache_write_input: -1 } } }, /models\["m"\]\.cache_write_input must be a finite number ≥ 0, got -1/],
+    ['a string cache-write rate in a tier', { models: { m: { input: 1, output: 2, flex: { input: 1, output: 1, cache_write_input: 'x' } } } }, /models\["m"\]\.flex\.cache_write_input must be/],
     ['a tier that is not an object', { models: { m: { input: 1, output: 2, priority: 3 } } }, /priority must be an object, got 3/],
     ['a bad long_context', { models: { m: { input: 1, output: 2, long_context: { above_input_tokens: 0, input_multiplier: 2, output_multiplier: 1 } } } }, /above_input_tokens must be an integer ≥ 1, got 0/],
     ['a bad date', { as_of: '1 Dec 2026' }, /as_of must be a date "YYYY-MM-DD", got "1 Dec 2026"/],
@@ -409,6 +567,14 @@ describe('loadPriceTable with an override file', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(path);
     expect((error as Error).message).toMatch(message);
+  });
+
+  it('reads a cache-write rate, in a tier too, and leaves it absent where the file has none', () => {
+    const t = loadPriceTable(
+      write('writes.json', { models: { m: { input: 1, cache_write_input: 1.25, output: 2, flex: { input: 0.5, cache_write_input: 0.625, output: 1 } }, n: { input: 1, output: 2 } } }),
+    );
+    expect(t.models.m).toEqual({ input: 1, cached_input: 1, cache_write_input: 1.25, output: 2, flex: { input: 0.5, cached_input: 0.5, cache_write_input: 0.625, output: 1 } });
+    expect(t.models.n).toEqual({ input: 1, cached_input: 1, output: 2 });
   });
 
   it('ignores comment keys starting with _', () => {

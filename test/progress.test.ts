@@ -63,9 +63,9 @@ describe('progress display', () => {
 
   it('shows done and %, failures, rates, retries, 429s, cost and ETA', () => {
     expect(progressLine(snapshot())).toBe(
-      '50 done (50.0%) · 2 failed · 7 in flight · 1,200 req/min · 45.0k tok/min · retries 4 · 429s 1 · $0.0123 · ETA 1m15s',
+      '50 of 100 done (50.0%) · 2 failed · 7 in flight · 1,200 req/min · 45.0k tok/min · retries 4 · 429s 1 · $0.0123 · ETA 1m15s',
     );
-    expect(progressLine(snapshot({ fraction: null, etaSeconds: null, failed: 0 }))).toMatch(/^48 done · 7 in flight .* ETA –$/);
+    expect(progressLine(snapshot({ linesTotal: null, linesDone: 48, fraction: null, etaSeconds: null, failed: 0 }))).toMatch(/^48 done · 7 in flight .* ETA –$/);
   });
 
   it('prints nothing at all with --quiet', () => {

@@ -40,7 +40,7 @@ const finished = (latencyMs: number, status: 'succeeded' | 'failed' = 'succeeded
   latencyMs,
   usage:
     status === 'succeeded'
-      ? { input_tokens: tokens, cached_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 }
+      ? { input_tokens: tokens, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 }
       : null,
   costUsd: null,
   requestId: null,
@@ -149,11 +149,11 @@ function summaryOf(overrides: Partial<Summary> = {}): Summary {
     input: { path: '<script>alert(1)</script>.jsonl', fingerprint: 'x', lines: 2 },
     requests: { total: 2, succeeded: 2, failed: 0, skipped: 0, pending: 0 },
     attempts: { total: 3, retries: 1, rate_limited: 1, server_errors: 0, timeouts: 0 },
-    usage: { input_tokens: 20, cached_input_tokens: 0, output_tokens: 10, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
-    cost_usd: { total: 0.003, input: 0.001, cached_input: 0, output: 0.002 },
+    usage: { input_tokens: 20, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 10, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
+    cost_usd: { total: 0.003, input: 0.001, cached_input: 0, cache_write_input: 0, output: 0.002 },
     by_model: {
-      'gpt-4o-mini-2024-07-18': { requests: 1, input_tokens: 10, cached_input_tokens: 0, output_tokens: 5, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0, cost_usd: 0.001 },
-      '<b>odd</b>': { requests: 1, input_tokens: 10, cached_input_tokens: 0, output_tokens: 5, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0, cost_usd: 0.002 },
+      'gpt-4o-mini-2024-07-18': { requests: 1, input_tokens: 10, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 5, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0, cost_usd: 0.001 },
+      '<b>odd</b>': { requests: 1, input_tokens: 10, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 5, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0, cost_usd: 0.002 },
     },
     unpriced_models: [],
     pricing: { as_of: '2026-01-01', source: 'test', batch_discount_applied: false },
@@ -169,6 +169,8 @@ function summaryOf(overrides: Partial<Summary> = {}): Summary {
     limits: { 'gpt-4o-mini': { rpm: 600, tpm: 100_000, source: 'flags' } },
     alerts: [{ name: 'rate_limit_rate', value: 0.333333, threshold: 0.1 }],
     warnings: [],
+    run_cost_usd: 0.003,
+    requests_without_usage: 0,
     stopped_reason: null,
     ...overrides,
   };

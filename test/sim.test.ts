@@ -181,6 +181,29 @@ describe('chat completions', () => {
     expect((await send(shared, '/chat/completions', { body: chatBody('short') })).json.usage.prompt_tokens_details.cached_tokens).toBe(0);
   });
 
+  it('reports the prompt written to the cache on a long prompt that missed it, for models that bill cache writes', async () => {
+    const long = 'lorem ipsum dolor sit amet '.repeat(300);
+    const seen = { hits: 0, writes: 0 };
+    for (let i = 0; i < 12; i++) {
+      const usage = (await send(shared, '/chat/completions', { body: chatBody(`${i} ${long}`, { model: 'gpt-5.6-sol', max_tokens: 5 }) })).json.usage;
+      const { cached_tokens: cached, cache_write_tokens: written } = usage.prompt_tokens_details as { cached_tokens: number; cache_write_tokens: number };
+      // Either read from the cache or written to it, the same 1024 + 128·k prefix.
+      expect(cached === 0 || written === 0).toBe(true);
+      const prefix = Math.max(cached, written);
+      expect((prefix - 1024) % 128).toBe(0);
+      expect(usage.prompt_tokens - prefix).toBeLessThan(128);
+      if (cached > 0) seen.hits += 1;
+      else seen.writes += 1;
+    }
+    expect(seen.hits).toBeGreaterThan(0);
+    expect(seen.writes).toBeGreaterThan(0);
+    const short = (await send(shared, '/chat/completions', { body: chatBody('short', { model: 'gpt-5.6-sol' }) })).json.usage;
+    expect(short.prompt_tokens_details.cache_write_tokens).toBe(0);
+    // Older models report no cache writes.
+    const older = (await send(shared, '/chat/completions', { body: chatBody(`0 ${long}`, { max_tokens: 5 }) })).json.usage;
+    expect(older.prompt_tokens_details).not.toHaveProperty('cache_write_tokens');
+  });
+
   it('echoes flex, priority and default service tiers and answers "default" otherwise', async () => {
     const tierOf = async (tier?: string) =>
       (await send(shared, '/chat/completions', { body: chatBody('tier', tier === undefined ? {} : { service_tier: tier }) })).json.service_tier;
@@ -340,6 +363,10 @@ describe('validation', () => {
     ['/embeddings', '{"model": "text-embedding-3-small"}', 400, 'input', 'missing_required_parameter'],
     ['/moderations', '{}', 400, 'input', 'missing_required_parameter'],
     ['/completions', '[1, 2]', 400, null, 'invalid_type'],
+    ['/completions', '{"model": "gpt-3.5-turbo-instruct"}', 400, 'prompt', 'missing_required_parameter'],
+    ['/chat/completions', '{"custom_id": "a1", "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}', 400, null, null],
+    ['/embeddings', '{"custom_id": "a1", "model": "text-embedding-3-small", "input": "hi"}', 400, null, null],
+    ['/responses', '{"custom_id": "a1", "model": "gpt-4o-mini", "input": "hi"}', 400, 'custom_id', 'unknown_parameter'],
   ])('%s with %s → %i (param %s, code %s)', async (path, raw, status, param, code) => {
     const reply = await send(shared, path, { raw });
     expect(reply.status).toBe(status);
@@ -603,6 +630,7 @@ describe('stats', () => {
       requests: 3,
       input_tokens: mini.reduce((sum, usage) => sum + usage.prompt_tokens, 0),
       cached_input_tokens: 0,
+      cache_write_input_tokens: 0,
       output_tokens: mini.reduce((sum, usage) => sum + usage.completion_tokens, 0),
       reasoning_tokens: 0,
     });

@@ -44,7 +44,7 @@ describe('traceSettings', () => {
 });
 
 const endpoint = '/v1/chat/completions' as const;
-const usage = { input_tokens: 120, cached_input_tokens: 20, output_tokens: 30, reasoning_tokens: 4, input_audio_tokens: 0, output_audio_tokens: 0 };
+const usage = { input_tokens: 120, cached_input_tokens: 20, cache_write_input_tokens: 0, output_tokens: 30, reasoning_tokens: 4, input_audio_tokens: 0, output_audio_tokens: 0 };
 
 describe('createRunTracer', () => {
   it('turns run events into a run span and one GenAI client span per request, attempts and retries as events', async () => {
@@ -77,16 +77,21 @@ describe('createRunTracer', () => {
         attempts: 1, latencyMs: 1000, usage: null, costUsd: null, requestId: null,
       },
       { type: 'request_started', customId: 'c', line: 3, model: 'gpt-4o-mini', endpoint, attempt: 1, chargedTokens: 10 },
+      // Answered from the response cache: nothing sent, no request_started.
+      {
+        type: 'request_finished', customId: 'd', line: 4, model: 'gpt-4o-mini', endpoint, status: 'succeeded', httpStatus: 200, code: null, attempts: 0, latencyMs: 0,
+        usage, costUsd: 0, requestId: 'req_old', body: { id: 'chatcmpl-old', model: 'gpt-4o-mini-2024-07-18' }, cache: 'hit', savedUsd: 0.0002,
+      },
       { type: 'finished', summary: { requests: { total: 3, succeeded: 1, failed: 1, skipped: 0, pending: 1 }, attempts: { total: 4, retries: 1, rate_limited: 0, server_errors: 1, timeouts: 1 }, usage, cost_usd: { total: 0.000123, input: 0, cached_input: 0, output: 0 }, stopped_reason: 'interrupted' } as unknown as Summary },
     ];
     for (const event of events) tracer.onEvent(event);
     const report = await tracer.close();
     const spans = finished;
-    expect(report).toMatchObject({ spans: 4, exported: 4, failed: 0 });
+    expect(report).toMatchObject({ spans: 5, exported: 5, failed: 0 });
 
     const run = spans.find((s) => s.name === 'oai-batch run')!;
-    const [a, b, c] = ['a', 'b', 'c'].map((id) => spans.find((s) => s.attributes['oai_batch.custom_id'] === id)!);
-    for (const span of [a, b, c]) {
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => spans.find((s) => s.attributes['oai_batch.custom_id'] === id)!);
+    for (const span of [a, b, c, d]) {
       expect(span!.parentSpanContext?.spanId).toBe(run.spanContext().spanId);
       expect(span!.spanContext().traceId).toBe(run.spanContext().traceId);
       expect(span!.kind).toBe(2); // SpanKind.CLIENT in the API's numbering
@@ -122,6 +127,10 @@ describe('createRunTracer', () => {
     // Still open when the run stopped: ended by close(), marked unfinished.
     expect(c!.attributes).toMatchObject({ 'error.type': 'unfinished' });
     expect(c!.status.code).toBe(2);
+
+    // A cache hit is a span too, saying so; its usage was not bought, so it is not gen_ai.usage.
+    expect(d!.attributes).toMatchObject({ 'oai_batch.cache': 'hit', 'oai_batch.saved_usd': 0.0002, 'oai_batch.cost_usd': 0, 'gen_ai.response.id': 'chatcmpl-old' });
+    expect(d!.attributes['gen_ai.usage.input_tokens']).toBeUndefined();
 
     expect(run.attributes).toMatchObject({
       'oai_batch.requests.total': 3,

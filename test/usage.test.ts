@@ -94,6 +94,26 @@ describe('usageFromBody', () => {
       usage({ input_tokens: 5000, cached_input_tokens: 4096, output_tokens: 1200, reasoning_tokens: 1024 }),
     ],
     [
+      'a response that wrote to the prompt cache (cache_write_tokens, part of input and apart from cached)',
+      '/v1/responses',
+      {
+        usage: {
+          input_tokens: 3000,
+          input_tokens_details: { cached_tokens: 1024, cache_write_tokens: 1920 },
+          output_tokens: 10,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: 3010,
+        },
+      },
+      usage({ input_tokens: 3000, cached_input_tokens: 1024, cache_write_input_tokens: 1920, output_tokens: 10 }),
+    ],
+    [
+      'a chat completion that wrote to the prompt cache',
+      '/v1/chat/completions',
+      { usage: { prompt_tokens: 2100, completion_tokens: 5, total_tokens: 2105, prompt_tokens_details: { cached_tokens: 0, cache_write_tokens: 2048, audio_tokens: 0 } } },
+      usage({ input_tokens: 2100, cache_write_input_tokens: 2048, output_tokens: 5 }),
+    ],
+    [
       'a response without detail objects',
       '/v1/responses',
       { usage: { input_tokens: 3, output_tokens: 4 } },
@@ -160,6 +180,11 @@ describe('usageFromBody', () => {
       'cached above input',
       { prompt_tokens: 10, completion_tokens: 0, prompt_tokens_details: { cached_tokens: 50, audio_tokens: 99 } },
       { input_tokens: 10, cached_input_tokens: 10, input_audio_tokens: 10 },
+    ],
+    [
+      'cached plus cache-write above input',
+      { input_tokens: 100, output_tokens: 0, input_tokens_details: { cached_tokens: 60, cache_write_tokens: 70 } },
+      { input_tokens: 100, cached_input_tokens: 60, cache_write_input_tokens: 40 },
     ],
     [
       'reasoning above output',

@@ -8,6 +8,9 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { validateInput, type ValidationReport } from '../src/commands/validate.js';
+import { estimateInput } from '../src/commands/estimate.js';
+import { loadPriceTable } from '../src/shared/price-file.js';
+import { fileURLToPath } from 'node:url';
 import type { InputProblem } from '../src/shared/types.js';
 import { runCli } from './support/cli.js';
 import { chatLine, writeJsonl } from './support/files.js';
@@ -156,6 +159,47 @@ describe('oai-batch validate (CLI)', () => {
 
     expect(run.code).toBe(1);
     expect(run.stderr.trim()).toBe(`oai-batch: cannot read input ${dir.file('missing.jsonl')}: no such file`);
+  });
+});
+
+describe('a body that does not fit its endpoint', () => {
+  const sample = (name: string): string => fileURLToPath(new URL(`../samples/${name}`, import.meta.url));
+
+  it('validate reports samples/embeddings.jsonl against the chat endpoint as invalid_body on every line, with the flag to use', async () => {
+    const run = await runCli(['validate', sample('embeddings.jsonl')]);
+
+    expect(run.code).toBe(2);
+    const problems = run.stdout.split('\n').filter((line) => line.startsWith('line '));
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems[0]).toBe(
+      'line 1: invalid_body: no "messages" (/v1/chat/completions requires "messages"): the body looks like a /v1/embeddings request, use --endpoint /v1/embeddings',
+    );
+    for (const line of problems) expect(line).toMatch(/^line \d+: invalid_body: .*use --endpoint \/v1\/embeddings$/);
+    expect(run.stdout).toContain(`0 valid, ${problems.length} with problems`);
+  });
+
+  it.each([
+    ['chat.jsonl', []],
+    ['batch.jsonl', []],
+    ['responses.jsonl', []],
+    ['embeddings.jsonl', ['--endpoint', '/v1/embeddings']],
+  ])('validate still passes samples/%s %j', async (name, flags) => {
+    const run = await runCli(['validate', sample(name), ...flags]);
+
+    expect(run.stdout).toContain('no problems');
+    expect(run.code).toBe(0);
+  });
+
+  it('run --dry-run and estimate see the same problem before anything is sent', async () => {
+    const sim = await simulator();
+    const dry = await runCli(['run', sample('embeddings.jsonl'), '--dry-run', '--base-url', sim.url], { env: { OPENAI_API_KEY: 'sk-dry-run' } });
+    expect(dry.code).toBe(2);
+    expect(dry.stdout).toMatch(/^line 1: invalid_body: .*use --endpoint \/v1\/embeddings$/m);
+    expect(sim.stats().requests).toBe(0);
+
+    const { estimate, report } = await estimateInput({ input: sample('embeddings.jsonl') }, { prices: loadPriceTable() });
+    expect(report.problemCounts).toEqual({ invalid_body: report.lines });
+    expect([estimate.requests, estimate.problems]).toEqual([0, report.lines]);
   });
 });
 

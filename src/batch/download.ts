@@ -22,7 +22,8 @@ import { InputError, errorObjectOf } from '../shared/errors.js';
 import { fingerprintFile } from '../shared/fingerprint.js';
 import { readLines } from '../pipeline/read.js';
 import type { KeySet } from '../shared/keyset.js';
-import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from '../pipeline/record/writer.js';
+import { closeWriters, openJsonlWriter, writeFileAtomic, type JsonlWriter } from '../pipeline/record/writer.js';
+import { lockFile } from '../shared/lock.js';
 import { checkOutputs, exists, prepareResume } from '../pipeline/record/outputs.js';
 import type { ResumeIndex } from '../pipeline/record/resume.js';
 import { RunStats, buildSummary, exitCodeOf } from '../pipeline/summarise.js';
@@ -31,10 +32,11 @@ import { modelOf, serviceTierOf, usageFromBody } from '../shared/usage.js';
 import { CostLedger } from '../pricing/ledger.js';
 import type { PriceTable } from '../pricing/prices.js';
 import type { BatchApi, BatchErrorData } from './api.js';
-import { readManifest, type ManifestPart } from './manifest.js';
+import { readManifest, type Manifest, type ManifestPart } from './manifest.js';
 import { BatchSession, isPartEnded } from './session.js';
 import { checkManifestMatches, checkSameParts, limitsOf } from './submit.js';
 import { splitInput } from './split.js';
+import { LineRanges } from './line-ranges.js';
 import { problemRecord, recordIds } from '../shared/records.js';
 
 export interface DownloadOptions {
@@ -82,9 +84,24 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
   const fingerprint = await fingerprintFile(options.input).catch((error: unknown) => {
     throw new InputError(`cannot read input ${options.input}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
   });
-  checkManifestMatches(manifest, options.manifestPath, options.input, fingerprint, options.baseUrl);
+  await checkManifestMatches(manifest, options.manifestPath, options.input, fingerprint, options.baseUrl);
   await checkOutputs({ ...options, protect: [options.manifestPath] });
+  // `run` may be appending to the same results file: one writer at a time.
+  const unlock = await lockFile(options.output, 'results_locked');
+  try {
+    return await download(options, api, manifest, fingerprint, now);
+  } finally {
+    await unlock();
+  }
+}
 
+async function download(
+  options: DownloadOptions,
+  api: BatchApi,
+  manifest: Manifest,
+  fingerprint: string,
+  now: () => number,
+): Promise<DownloadResult> {
   const session = new BatchSession(options.manifestPath, manifest, api);
   await session.refresh();
   const ended = new Map<number, ManifestPart>();
@@ -98,6 +115,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
     resume = await prepareResume({ ...options, fingerprint, ledger, warnings });
   }
   const done: KeySet | null = resume?.done ?? null;
+  const earlierCostUsd = ledger.totals().cost_usd.total;
 
   const nextId = recordIds();
   const results = await openJsonlWriter(options.output, { append: resume !== null });
@@ -106,6 +124,9 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
     // 1. The input, once: bad lines to the errors file; what ended parts' answers need, by custom_id.
     const needed = new Map<string, Needed>();
     const positions = new Map<number, number>();
+    // Lines the submit left out (they had succeeded before it): the same lines, so the parts match.
+    const leftOut = manifest.skipped ? new LineRanges(manifest.skipped.lines) : null;
+    let leftOutMissing = 0;
     const split = await splitInput({
       input: options.input,
       endpoint: manifest.endpoint,
@@ -126,7 +147,22 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
           needed.set(item.customId, { line: item.line, metadata: item.metadata, part: part.part, index });
         }
       },
+      skip: (item) => leftOut?.has(item.line) ?? false,
+      onSkipped: (item) => {
+        if (done?.has(item.customId)) {
+          stats.skipped += 1;
+          stats.succeeded += 1;
+        } else {
+          leftOutMissing += 1; // pending: its success is not in this results file
+        }
+      },
     });
+    if (leftOutMissing > 0) {
+      warnings.push(
+        `${leftOutMissing} line(s) were not submitted because ${manifest.skipped?.results} held their success then, ` +
+          `but ${options.output} holds none for them now: they are pending, and \`oai-batch run ${options.input} --resume\` sends them`,
+      );
+    }
     checkSameParts(manifest, split.parts, options.manifestPath);
     stats.lines = split.lines;
 
@@ -159,7 +195,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
       stats.failed += 1;
     }
   } finally {
-    await Promise.allSettled([results.close(), errors.close()]);
+    await closeWriters(results, errors);
   }
 
   for (const part of manifest.parts) {
@@ -186,6 +222,7 @@ export async function downloadResults(api: BatchApi, options: DownloadOptions): 
     now: now(),
     warnings,
     thresholds: {},
+    earlierCostUsd,
   });
   await writeFileAtomic(options.summary, JSON.stringify(summary, null, 2) + '\n');
     // Parts still running: like a run stopped early (exit 3); download --resume continues.

@@ -76,6 +76,14 @@ export interface Manifest {
   limits: { max_requests: number; max_embedding_inputs: number; max_bytes: number; max_enqueued_tokens: number | null };
   /** Lines that could not become requests (in the errors file; never sent). */
   input_problems: number;
+  /**
+   * Requests left out because the results file already held a success for
+   * them when the manifest was made (a partial `run` before the submit):
+   * `lines` as ranges ("1-300,302"; see line-ranges.ts), so that every later
+   * split leaves out the same lines. Absent in manifests from before it
+   * existed, which left nothing out.
+   */
+  skipped?: { results: string; requests: number; lines: string };
   created_at: string;
   updated_at: string;
   parts: ManifestPart[];

@@ -9,8 +9,9 @@
 //
 // Assignment is deterministic (a part is filled until the next line would
 // pass a limit, numbered in order of first appearance), so a later command
-// re-runs it over the same input and finds every line's part without storing
-// a map of lines to parts.
+// re-runs it over the same input (and the same lines left out, which the
+// manifest records) and finds every line's part without storing a map of
+// lines to parts.
 
 import { openInput, readRecords } from '../pipeline/read.js';
 import { createPlanContext, isInputProblem, planRecord } from '../pipeline/plan.js';
@@ -128,6 +129,14 @@ export interface SplitOptions {
   onProblem?: (problem: InputProblem) => Promise<void> | void;
   /** Called for every request with its part and batch line (in input order). */
   onItem?: (item: RequestItem, part: PartPlan, batchLine: string) => Promise<void> | void;
+  /**
+   * Requests to leave out of every part (they already succeeded). Must give
+   * the same answer for the same line every time the input is split, or the
+   * parts will not match the manifest.
+   */
+  skip?: (item: RequestItem) => boolean;
+  /** Called for every request `skip` left out (in input order). */
+  onSkipped?: (item: RequestItem) => Promise<void> | void;
 }
 
 export interface SplitResult {
@@ -135,6 +144,8 @@ export interface SplitResult {
   /** Non-blank input lines. */
   lines: number;
   problems: number;
+  /** Requests `skip` left out. */
+  skipped: number;
 }
 
 /** Streams the input once through read → plan → split. */
@@ -144,6 +155,7 @@ export async function splitInput(options: SplitOptions): Promise<SplitResult> {
   const splitter = new PartSplitter(options.limits);
   let lines = 0;
   let problems = 0;
+  let skipped = 0;
   try {
     for await (const record of readRecords(source.stream, options.maxLineBytes)) {
       lines += 1;
@@ -153,6 +165,11 @@ export async function splitInput(options: SplitOptions): Promise<SplitResult> {
         await options.onProblem?.(planned);
         continue;
       }
+      if (options.skip?.(planned)) {
+        skipped += 1;
+        await options.onSkipped?.(planned);
+        continue;
+      }
       const batchLine = batchLineOf(planned);
       const part = splitter.assign(planned, Buffer.byteLength(batchLine) + 1);
       await options.onItem?.(planned, part, batchLine);
@@ -160,5 +177,5 @@ export async function splitInput(options: SplitOptions): Promise<SplitResult> {
   } finally {
     source.close();
   }
-  return { parts: splitter.parts, lines, problems };
+  return { parts: splitter.parts, lines, problems, skipped };
 }

@@ -7,13 +7,16 @@
 // Owns the split pass (read → plan → split → part files in a temporary
 // folder) and the order upload → create per part. The part files live only
 // for the upload; a resume rebuilds those it still needs from the input.
+// A new manifest leaves out the requests that already have a success in the
+// results file (a partial `run` came first) and records their lines, so that
+// a resume and every later command leave out the same ones.
 
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, InputError } from '../shared/errors.js';
-import { fingerprintFile } from '../shared/fingerprint.js';
+import { fingerprintFile, isSameInput } from '../shared/fingerprint.js';
 import { openJsonlWriter, type JsonlWriter } from '../pipeline/record/writer.js';
 import type { Endpoint } from '../shared/types.js';
 import { VERSION } from '../shared/version.js';
@@ -21,6 +24,11 @@ import type { BatchApi } from './api.js';
 import { readManifest, MANIFEST_VERSION, SIMULATED_BASE_URL, type Manifest, type ManifestPart } from './manifest.js';
 import { BatchSession, isPartEnded, type SessionOptions } from './session.js';
 import { splitInput, type PartLimits, type PartPlan } from './split.js';
+import { LineRanges, LineRangesBuilder } from './line-ranges.js';
+import { exists, inputChangedSince } from '../pipeline/record/outputs.js';
+import { indexResults, type ResumeIndex } from '../pipeline/record/resume.js';
+import { lockFile } from '../shared/lock.js';
+import type { KeySet } from '../shared/keyset.js';
 import { problemRecord, recordIds } from '../shared/records.js';
 
 export interface SubmitOptions {
@@ -40,6 +48,12 @@ export interface SubmitOptions {
   baseUrl: string;
   /** Start a new manifest even though one exists (refused while its batches still run). */
   overwrite: boolean;
+  /**
+   * A results file whose successes a new manifest leaves out (a partial `run`
+   * came first), or null to send every line (default). The file is read,
+   * never modified; its summary tells whether the input changed since.
+   */
+  skipSucceeded?: SkipSucceeded | null;
   /** Stop after the part being sent (the manifest stays consistent; submit again to continue). */
   signal?: AbortSignal;
   /** Folder for the part files while they upload. Default: the OS temporary folder. */
@@ -54,8 +68,19 @@ export interface SubmitResult {
   /** The manifest was replaced (--overwrite). */
   isReplaced: boolean;
   inputProblems: number;
+  /** Requests the manifest leaves out because they had already succeeded (0 when none). */
+  skipped: number;
   /** Stopped by the signal before every part was sent. */
   isInterrupted: boolean;
+}
+
+export interface SkipSucceeded {
+  /** The results file. */
+  results: string;
+  /** The summary written with it (holds the input's fingerprint then). */
+  summary: string;
+  /** Leave out what succeeded even though a `line-N` keyed input changed since. */
+  force: boolean;
 }
 
 export async function submitBatches(api: BatchApi, options: SubmitOptions): Promise<SubmitResult> {
@@ -69,7 +94,7 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
   let manifest: Manifest | null = null;
   let isReplaced = false;
   if (existing && !options.overwrite) {
-    checkManifestMatches(existing, options.manifestPath, options.input, fingerprint, options.baseUrl);
+    await checkManifestMatches(existing, options.manifestPath, options.input, fingerprint, options.baseUrl);
     manifest = existing;
   } else if (existing) {
     // Parts only uploaded, never created, cost nothing: only batches that may run block a replacement
@@ -99,6 +124,10 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
       return manifest === null || state === 'pending' || state === 'uploading';
     };
     const limits = manifest ? limitsOf(manifest) : options.limits;
+    // A new manifest leaves out what already succeeded; a continued one leaves out what it recorded, whatever the results say now.
+    const done = manifest === null ? await successesToSkip(options, fingerprint) : null;
+    const recorded = manifest?.skipped ? new LineRanges(manifest.skipped.lines) : null;
+    const skippedLines = new LineRangesBuilder();
     const split = await splitInput({
       input: options.input,
       endpoint: manifest?.endpoint ?? options.endpoint,
@@ -106,6 +135,8 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
       limits,
       onProblem: (problem) => errors.write(problemRecord(problem, nextId())),
       onItem: (item, part, line) => (needsFile(part.part) ? partFiles.write(part, item.url, item.model, line) : undefined),
+      skip: (item) => (recorded ? recorded.has(item.line) : (done?.has(item.customId) ?? false)),
+      onSkipped: (item) => skippedLines.add(item.line),
     });
     await partFiles.close();
     isErrorsClosed = true;
@@ -113,6 +144,7 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
 
     if (manifest === null) {
       manifest = newManifest(options, fingerprint, split.lines, split.problems, split.parts);
+      if (split.skipped > 0) manifest.skipped = { results: options.skipSucceeded?.results ?? '', requests: split.skipped, lines: skippedLines.toString() };
     } else {
       checkSameParts(manifest, split.parts, options.manifestPath);
     }
@@ -128,7 +160,7 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
       if (part.state === 'pending' || part.state === 'uploading') await session.upload(part, partFiles.pathOf(part.part));
       await session.createReady();
     }
-    return { session, isResumed: existing !== null && !isReplaced, isReplaced, inputProblems: split.problems, isInterrupted };
+    return { session, isResumed: existing !== null && !isReplaced, isReplaced, inputProblems: split.problems, skipped: split.skipped, isInterrupted };
   } finally {
     if (!isErrorsClosed) await errors.close().catch(() => {});
     await partFiles.close().catch(() => {});
@@ -137,9 +169,43 @@ export async function submitBatches(api: BatchApi, options: SubmitOptions): Prom
 }
 
 
+/**
+ * The custom_ids with a success in the results file of `options.skipSucceeded`
+ * (nothing when it is null or the file is missing). The file is only read
+ * (a torn last line left by a crash is ignored, not cut), under its lock, so a
+ * run writing it at the same time is refused rather than raced. Refuses, as a
+ * resume does, when the input changed since those results were written and
+ * they are keyed `line-N`.
+ */
+async function successesToSkip(options: SubmitOptions, fingerprint: string): Promise<KeySet | null> {
+  const skip = options.skipSucceeded ?? null;
+  if (skip === null || !(await exists(skip.results))) return null;
+  const { results } = skip;
+  // A run still writing the file would buy the same lines as these batches: refuse while one holds it.
+  const unlock = await lockFile(results, 'results_locked');
+  let index: ResumeIndex;
+  try {
+    index = await indexResults(results, () => {}, { repair: false });
+  } finally {
+    await unlock();
+  }
+  if (index.succeeded === 0) return null;
+  if (index.hasLineKeys && !skip.force) {
+    if ((await inputChangedSince(skip.summary, options.input, fingerprint)) === true) {
+      throw new InputError(
+        `refusing to leave out what succeeded in ${results}: ${options.input} changed since, and its lines are keyed by line number (line-N), ` +
+          'so the old keys would now point at other requests. Give the lines their own custom_id, move the results file aside, ' +
+          'or pass --force if the lines did not move.',
+        'input_changed',
+      );
+    }
+  }
+  return index.done;
+}
+
 /** A manifest can be continued only for the same input, at the same API. */
-export function checkManifestMatches(manifest: Manifest, path: string, input: string, fingerprint: string, baseUrl: string): void {
-  if (manifest.input.fingerprint !== fingerprint) {
+export async function checkManifestMatches(manifest: Manifest, path: string, input: string, fingerprint: string, baseUrl: string): Promise<void> {
+  if (!(await isSameInput(input, manifest.input.fingerprint, fingerprint))) {
     throw new InputError(
       `${input} changed since ${path} was written, so its parts no longer match the file. ` +
         'Cancel what still runs (`oai-batch batch cancel`), then submit again with --overwrite.',

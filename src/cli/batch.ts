@@ -9,7 +9,7 @@
 
 import type { Argv } from 'yargs';
 import { ConfigError } from '../shared/errors.js';
-import { ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
+import { DEFAULT_MAX_LINE_BYTES, ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
 import type { BatchEvent } from '../batch/session.js';
 import type { BatchProgress } from '../batch/wait.js';
 import { SIMULATED_BASE_URL, defaultManifestPath, type Manifest, type ManifestPart } from '../batch/manifest.js';
@@ -58,19 +58,19 @@ export function batchBuilder(yargs: Argv): Argv {
       .positional('input', { type: 'string', describe: 'the JSONL request file (the same file `run` takes)' })
       .option('manifest', { type: 'string', describe: 'the batch manifest (default: <input>.batch.json)' })
       .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'submit: endpoint for bare-form lines' })
-      .option('max-line-bytes', { type: 'number', default: 8 * 1024 * 1024, describe: 'submit: longest accepted input line, bytes' })
+      .option('max-line-bytes', { type: 'number', default: DEFAULT_MAX_LINE_BYTES, describe: 'submit: longest accepted input line, bytes' })
       .option('max-requests-per-part', { type: 'number', default: 50_000, describe: 'submit: requests per batch (the API allows 50,000)' })
       .option('max-enqueued-tokens', { type: 'number', describe: "submit: your organisation's enqueued-token limit per model; later parts wait for capacity" })
       .option('wait', { type: 'boolean', default: false, describe: 'submit: then wait until every part has ended' })
       .option('download', { type: 'boolean', default: false, describe: 'submit: then wait and download (implied by --simulate)' })
       .option('timeout', { type: 'number', describe: 'wait: give up after this many seconds (exit 3; the batches keep running)' })
       .option('poll-interval', { type: 'number', default: 5, describe: 'wait: first poll interval, seconds; grows while nothing changes' })
-      .option('output', { alias: 'o', type: 'string', describe: 'download: results file (default: <input>.results.jsonl)' })
+      .option('output', { alias: 'o', type: 'string', describe: 'results file (default: <input>.results.jsonl); submit leaves out what already succeeded there' })
       .option('errors', { type: 'string', describe: 'errors file (default: <input>.errors.jsonl)' })
       .option('summary', { type: 'string', describe: 'download: summary JSON (default: <input>.summary.json)' })
       .option('resume', { type: 'boolean', default: false, describe: 'download: append to an existing results file, skipping what succeeded' })
       .option('overwrite', { type: 'boolean', default: false, describe: 'download: replace the results file; submit: replace an ended manifest' })
-      .option('force', { type: 'boolean', default: false, describe: 'download --resume even though a line-N keyed input changed' })
+      .option('force', { type: 'boolean', default: false, describe: 'download --resume (or submit leaving out what succeeded) even though a line-N keyed input changed' })
       .option('prices', { type: 'string', describe: 'download: price table overrides (JSON)' })
       .option('format', { type: 'string', default: 'table', choices: ['table', 'json'], describe: 'status: table, or the manifest as JSON' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display' })
@@ -144,7 +144,7 @@ export function batchOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>)
     manifest: optionalString(args, 'manifest') ?? defaultManifestPath(input),
     connection,
     endpoint,
-    maxLineBytes: integerFlag(args, 'max-line-bytes', 1, 8 * 1024 * 1024),
+    maxLineBytes: integerFlag(args, 'max-line-bytes', 1, DEFAULT_MAX_LINE_BYTES),
     maxRequestsPerPart,
     maxEnqueuedTokens: optionalInteger(args, 'max-enqueued-tokens', 1),
     wait: args.wait === true || download,
@@ -179,7 +179,7 @@ export async function executeBatch(options: BatchCliOptions, io: CliIO): Promise
   let unlock = async (): Promise<void> => {};
   try {
     // Every action but status rewrites the manifest: one at a time.
-    if (options.action !== 'status') unlock = await (await import('../batch/lock.js')).lockManifest(options.manifest);
+    if (options.action !== 'status') unlock = await (await import('../shared/lock.js')).lockFile(options.manifest, 'manifest_locked');
     switch (options.action) {
       case 'submit':
         return await submitAction(options, io, api, connection.transport.baseUrl, view);
@@ -235,11 +235,21 @@ async function submitAction(options: BatchCliOptions, io: CliIO, api: Api, baseU
     },
     baseUrl: manifestBase,
     overwrite: options.overwrite,
+    // What a partial `run` already did is not bought again; unless --download --overwrite will replace those results.
+    skipSucceeded: options.download && options.overwrite ? null : { results: options.output, summary: options.summary, force: options.force },
     signal: io.signal,
     session: { onEvent: view.onEvent },
   });
   const manifest = result.session.manifest;
   if (result.isResumed) view.say(`resumed ${options.manifest}: parts already uploaded or created were not sent again`);
+  if (result.skipped > 0) {
+    const skipped = manifest.skipped;
+    view.say(
+      `left out ${result.skipped} request(s) that already succeeded in ${skipped?.results ?? options.output}` +
+        (result.isResumed ? ' (recorded when the manifest was made)' : '') +
+        `; download with --resume to keep them`,
+    );
+  }
   if (result.inputProblems > 0) view.say(`${result.inputProblems} input line(s) cannot be sent; see ${options.errors}`);
   if (result.isInterrupted) {
     view.say(`interrupted: submit again to send the remaining parts (${options.manifest} records what was sent)`);
@@ -247,7 +257,7 @@ async function submitAction(options: BatchCliOptions, io: CliIO, api: Api, baseU
   }
   if (!options.wait) {
     if (!options.quiet) io.stderr.write(partsTable(manifest));
-    view.say(`next: oai-batch batch wait ${options.input}, then oai-batch batch download ${options.input}`);
+    view.say(`next: oai-batch batch wait ${options.input}, then oai-batch batch download ${options.input}${manifest.skipped ? ' --resume' : ''}`);
     return 0;
   }
   const waited = await waitLoop(options, io, result.session, view);
@@ -356,7 +366,7 @@ async function openSession(options: BatchCliOptions, api: Api, view?: BatchView,
   const fingerprint = await fingerprintFile(options.input).catch((error: unknown) => {
     throw new InputError(`cannot read input ${options.input}: ${(error as Error).message}`, 'input_unreadable', { cause: error });
   });
-  checkManifestMatches(manifest, options.manifest, options.input, fingerprint, options.connection.baseUrl);
+  await checkManifestMatches(manifest, options.manifest, options.input, fingerprint, options.connection.baseUrl);
   return new BatchSession(options.manifest, manifest, api, { isReadOnly, ...(view ? { onEvent: view.onEvent } : {}) });
 }
 

@@ -21,7 +21,7 @@ import {
   sendingRunOptions,
   type SendingOptions,
 } from './flags.js';
-import { inputScanBuilder, inputScanFromArgs } from './flags.js';
+import { cacheFlags, inputScanBuilder, inputScanFromArgs } from './flags.js';
 import type { InputScanOptions } from '../commands/validate.js';
 
 export interface CompareCliOptions extends SendingOptions {
@@ -32,6 +32,9 @@ export interface CompareCliOptions extends SendingOptions {
   outDir: string | undefined;
   format: 'table' | 'json';
   quiet: boolean;
+  cachePath: string | undefined;
+  cacheTtlMs: number | undefined;
+  dedup: boolean;
 }
 
 export function compareBuilder(yargs: Argv): Argv {
@@ -43,6 +46,9 @@ export function compareBuilder(yargs: Argv): Argv {
       .option('out-dir', { type: 'string', describe: "folder for each model's results and compare.md / compare.json (default: the input's folder)" })
       .option('format', { type: 'string', default: 'table', choices: ['table', 'json'], describe: 'what stdout shows: the table, or compare.json' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no per-model progress lines on stderr' })
+      .option('cache', { type: 'string', describe: 'answer from and store in the response cache [PATH] (each model has keys of its own); implies --dedup' })
+      .option('cache-ttl', { type: 'string', describe: 'with --cache: ignore cached answers older than this (30d, 12h)' })
+      .option('dedup', { type: 'boolean', default: false, describe: 'send identical sampled requests once per model' })
       .example('$0 compare requests.jsonl --models gpt-4o-mini,gpt-4.1-mini --sample 50 --seed 7', 'the same 50 random requests through both')
       .example('$0 compare samples/chat.jsonl --models gpt-4o-mini,gpt-4.1-mini --simulate', 'try it without a key'),
   );
@@ -64,6 +70,7 @@ export function compareOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'
     ...sendingOptions(args, io.env),
     format: choiceFlag(args, 'format', ['table', 'json'] as const, 'table'),
     quiet: args.quiet === true,
+    ...cacheFlags(args, io.env),
   };
 }
 
@@ -85,6 +92,9 @@ export async function executeCompare(options: CompareCliOptions, io: CliIO): Pro
       outDir: options.outDir,
       prices,
       ...sendingRunOptions(options, connection.transport),
+      cachePath: options.cachePath,
+      cacheTtlMs: options.cacheTtlMs,
+      dedup: options.dedup,
       signal: io.signal,
       forceSignal: io.force,
       onEvent: options.quiet

@@ -6,10 +6,11 @@ import type { Argv } from 'yargs';
 import { ConfigError } from '../shared/errors.js';
 import { sendingOptionsOf, type SendingRunOptions } from '../pipeline/options.js';
 import type { TransportKind, TransportOptions } from '../pipeline/send/transport.js';
-import { ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
-import { DEFAULT_BASE_URL } from '../shared/types.js';
+import { DEFAULT_BASE_URL, DEFAULT_MAX_LINE_BYTES, ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
 import type { InputScanOptions } from '../commands/validate.js';
 import type { Args } from './command.js';
+import { parseDurationMs } from '../shared/duration.js';
+import { defaultCachePath } from '../stores/response-cache.js';
 
 /** The input positional: a path, or `-` for stdin (yargs hands a lone `-` over as an empty string). */
 export function inputFlag(args: Args): string {
@@ -80,6 +81,25 @@ export function listFlag(args: Args, name: string): string[] | undefined {
   const parts = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(','));
   const list = parts.map((p) => p.trim()).filter((p) => p !== '');
   return list.length > 0 ? list : undefined;
+}
+
+/** `--cache [PATH]`, `--cache-ttl D`, `--dedup` (implied by --cache). */
+export function cacheFlags(args: Args, env: Record<string, string | undefined>): { cachePath: string | undefined; cacheTtlMs: number | undefined; dedup: boolean } {
+  const cache = args.cache;
+  let cachePath: string | undefined;
+  if (cache !== undefined) {
+    if (typeof cache !== 'string') throw new ConfigError(`Expected \`cache\` to be a path or nothing, got \`${String(cache)}\``);
+    cachePath = cache === '' ? defaultCachePath(env) : cache;
+  }
+  const ttl = args['cache-ttl'];
+  let cacheTtlMs: number | undefined;
+  if (ttl !== undefined) {
+    if (cachePath === undefined) throw new ConfigError('--cache-ttl needs --cache');
+    const ms = parseDurationMs(String(ttl));
+    if (ms === null || ms <= 0) throw new ConfigError(`Expected \`cache-ttl\` to be a duration such as 30d, 12h or 45m, got \`${String(ttl)}\``);
+    cacheTtlMs = ms;
+  }
+  return { cachePath, cacheTtlMs, dedup: args.dedup === true || cachePath !== undefined };
 }
 
 /** Where to send requests: a base URL and keys, or the built-in simulator. */
@@ -178,14 +198,14 @@ export function inputScanBuilder(yargs: Argv): Argv {
   return yargs
     .positional('input', { type: 'string', describe: 'JSONL file of requests (either line form; .gz read compressed), or - for stdin' })
     .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'endpoint for bare-form lines' })
-    .option('max-line-bytes', { type: 'number', default: 8 * 1024 * 1024, describe: 'longest accepted input line, bytes' })
+    .option('max-line-bytes', { type: 'number', default: DEFAULT_MAX_LINE_BYTES, describe: 'longest accepted input line, bytes' })
     .option('limit', { type: 'number', describe: 'only the first N lines' });
 }
 
 export function inputScanFromArgs(args: Args): InputScanOptions {
   const input = inputFlag(args);
   const endpoint = endpointFlag(args);
-  const scan: InputScanOptions = { input, endpoint, maxLineBytes: integerFlag(args, 'max-line-bytes', 1, 8 * 1024 * 1024) };
+  const scan: InputScanOptions = { input, endpoint, maxLineBytes: integerFlag(args, 'max-line-bytes', 1, DEFAULT_MAX_LINE_BYTES) };
   const limit = optionalInteger(args, 'limit', 1);
   if (limit !== undefined) scan.limit = limit;
   return scan;

@@ -91,10 +91,9 @@ export function createProgressView(stderr: ErrStream, options: { quiet: boolean;
 }
 
 export function progressLine(p: ProgressSnapshot): string {
-  const done = p.succeeded + p.failed;
   const percent = p.fraction === null ? '' : ` (${(p.fraction * 100).toFixed(1)}%)`;
   const parts = [
-    `${fmtInt(done)} done${percent}`,
+    p.linesTotal === null ? `${fmtInt(p.linesDone)} done` : `${fmtInt(p.linesDone)} of ${fmtInt(p.linesTotal)} done${percent}`,
     `${fmtInt(p.inFlight)} in flight`,
     `${fmtInt(p.requestsPerMinute)} req/min`,
     `${fmtCompact(p.tokensPerMinute)} tok/min`,
@@ -104,6 +103,7 @@ export function progressLine(p: ProgressSnapshot): string {
     p.etaSeconds === null ? 'ETA –' : `ETA ${fmtDuration(p.etaSeconds)}`,
   ];
   if (p.failed > 0) parts.splice(1, 0, `${fmtInt(p.failed)} failed`);
+  if (p.reused > 0) parts.splice(1, 0, `${fmtInt(p.reused)} not bought (cache)`);
   const paused = Object.entries(p.limits).find(([, s]) => s.pausedUntil !== null);
   if (paused) parts.push(`${paused[0]} paused ${fmtDuration(((paused[1].pausedUntil as number) - Date.now()) / 1000)}`);
   if (p.concurrencyBound) parts.push(`held by --concurrency ${p.concurrencyLimit}`);

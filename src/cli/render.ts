@@ -45,6 +45,7 @@ export function estimateTable(estimate: Estimate): string {
   const lines = [
     `${estimate.input}: ${fmtInt(estimate.requests)} requests in ${fmtInt(estimate.lines)} lines` +
       (estimate.problems > 0 ? ` (${fmtInt(estimate.problems)} with problems, not counted: see oai-batch validate)` : '') +
+      (estimate.reused_requests > 0 ? ` · ${fmtInt(estimate.reused_requests)} more answered by the cache (not bought)` : '') +
       ` · prices as of ${estimate.pricing.as_of}`,
     '',
     renderColumns(head, rows, [false, true, true, true, true, true, true]),

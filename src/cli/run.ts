@@ -5,10 +5,11 @@ import { ConfigError } from '../shared/errors.js';
 import type { EventListener } from '../shared/events.js';
 import { traceSettings, type TraceSettings } from '../observe/trace-settings.js';
 import type { RunOptions } from '../pipeline/options.js';
-import type { Endpoint } from '../shared/types.js';
+import { DEFAULT_MAX_LINE_BYTES, type Endpoint, type Summary } from '../shared/types.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import {
   choiceFlag,
+  cacheFlags,
   defaultOutputName,
   endpointFlag,
   inputFlag,
@@ -31,6 +32,11 @@ export interface RunCliOptions extends SendingOptions {
   summary: string;
   endpoint: Endpoint;
   maxCostUsd: number | undefined;
+  maxTotalCostUsd: number | undefined;
+  /** --cache: the response cache's path (the default one when the flag has no value); undefined without the flag. */
+  cachePath: string | undefined;
+  cacheTtlMs: number | undefined;
+  dedup: boolean;
   resume: boolean;
   overwrite: boolean;
   force: boolean;
@@ -60,12 +66,16 @@ export function runBuilder(yargs: Argv): Argv {
       .option('summary', { type: 'string', describe: 'summary JSON (default: <input>.summary.json)' })
       .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'endpoint for bare-form lines' })
       .option('max-cost', { type: 'number', describe: "stop before this run's spend could pass this many USD" })
+      .option('max-total-cost', { type: 'number', describe: "stop before the whole file's spend (earlier runs included) could pass this many USD" })
+      .option('cache', { type: 'string', describe: 'answer from and store in the response cache [PATH] (default $XDG_CACHE_HOME/oai-batch/responses.lmdb); implies --dedup' })
+      .option('cache-ttl', { type: 'string', describe: 'with --cache: ignore cached answers older than this (30d, 12h, 45m)' })
+      .option('dedup', { type: 'boolean', default: false, describe: 'send identical requests of this run once; the others share its answer' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue an existing results file, skipping what succeeded' })
       .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing results file' })
       .option('force', { type: 'boolean', default: false, describe: 'resume even though a line-N keyed input changed' })
       .option('limit', { type: 'number', describe: 'only the first N lines' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'validate and estimate; send nothing' })
-      .option('max-line-bytes', { type: 'number', default: 8 * 1024 * 1024, describe: 'longest accepted input line, bytes' })
+      .option('max-line-bytes', { type: 'number', default: DEFAULT_MAX_LINE_BYTES, describe: 'longest accepted input line, bytes' })
       .option('drain-timeout', { type: 'number', default: 30, describe: 'seconds in-flight requests may take after an interrupt' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display and no end table' })
       .option('log-format', { type: 'string', default: 'text', choices: ['text', 'json'], describe: 'json: one JSON event per line on stderr, nothing else' })
@@ -108,11 +118,13 @@ export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): 
     endpoint,
     ...sendingOptions(args, io.env),
     maxCostUsd: optionalNumber(args, 'max-cost', 0),
+    maxTotalCostUsd: optionalNumber(args, 'max-total-cost', 0),
+    ...cacheFlags(args, io.env),
     resume,
     overwrite,
     force: args.force === true,
     limit: optionalInteger(args, 'limit', 1),
-    maxLineBytes: integerFlag(args, 'max-line-bytes', 1, 8 * 1024 * 1024),
+    maxLineBytes: integerFlag(args, 'max-line-bytes', 1, DEFAULT_MAX_LINE_BYTES),
     drainTimeoutMs: numberFlag(args, 'drain-timeout', 0, Infinity, 30) * 1000,
     dryRun: args['dry-run'] === true,
     quiet: args.quiet === true,
@@ -161,6 +173,10 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
     endpoint: options.endpoint,
     ...sendingRunOptions(options, connection.transport),
     maxCostUsd: options.maxCostUsd,
+    maxTotalCostUsd: options.maxTotalCostUsd,
+    cachePath: options.cachePath,
+    cacheTtlMs: options.cacheTtlMs,
+    dedup: options.dedup,
     resume: options.resume,
     overwrite: options.overwrite,
     force: options.force,
@@ -193,7 +209,7 @@ async function attachObservers(
   options: RunCliOptions & { serverUrl: string },
   io: CliIO,
   listeners: EventListener[],
-): Promise<{ finish(summary: import('../shared/types.js').Summary): Promise<void>; close(): Promise<void> }> {
+): Promise<{ finish(summary: Summary): Promise<void>; close(): Promise<void> }> {
   const { attachRunObservers } = await import('./observe.js');
   return attachRunObservers(options, io, listeners);
 }

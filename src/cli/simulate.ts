@@ -31,6 +31,7 @@ export function simulateBuilder(yargs: Argv): Argv {
     })
     .option('api-key', { type: 'string', describe: 'accept only this bearer key (default: any non-empty key)' })
     .option('quota-after', { type: 'number', describe: 'after this many answers, every request gets 429 insufficient_quota' })
+    .option('omit-usage', { type: 'boolean', default: false, describe: 'answer without usage, as some OpenAI-compatible servers do' })
     .example('$0 simulate --port 8787 --faults 500=0.1,reset=0.02', 'then: OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=sk-any oai-batch run file.jsonl');
 }
 
@@ -54,6 +55,7 @@ export function simulateOptionsFromArgs(args: Args): SimulateCliOptions {
   if (apiKey !== undefined) simulator.apiKey = apiKey;
   const quota = optionalInteger(args, 'quota-after', 0);
   if (quota !== undefined) simulator.quotaAfterRequests = quota;
+  if (args['omit-usage'] === true) simulator.omitUsage = true;
   return { simulator };
 }
 

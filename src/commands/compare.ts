@@ -58,6 +58,10 @@ export interface CompareOptions extends InputScanOptions, SendingRunOptions {
   forceSignal?: AbortSignal;
   /** Each model's run events. */
   onEvent?: (model: string, event: RunEvent) => void;
+  /** The response cache (--cache): each model's requests have keys of their own (the model is in the body). */
+  cachePath?: string | undefined;
+  cacheTtlMs?: number | undefined;
+  dedup?: boolean | undefined;
 }
 
 export interface ModelComparison {
@@ -147,6 +151,9 @@ export async function compareModels(options: CompareOptions): Promise<CompareRes
           ...sendingOptionsOf(options),
           limiter,
           maxLineBytes: options.maxLineBytes,
+          cachePath: options.cachePath,
+          cacheTtlMs: options.cacheTtlMs,
+          dedup: options.dedup,
           prices: options.prices,
           signal: options.signal,
           forceSignal: options.forceSignal,

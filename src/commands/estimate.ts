@@ -47,6 +47,12 @@ export interface EstimateOptions {
    * `limits` of its summary). Used for models the flags leave open.
    */
   learnedLimits?: Record<string, RateLimits> | undefined;
+  /**
+   * Requests a run with --cache would not buy (the response cache holds their
+   * answer, or an identical request earlier in the input buys it): counted
+   * apart, not priced. Default: none.
+   */
+  isReused?: ((item: RequestItem) => boolean) | undefined;
 }
 
 /** A cost or token range; `max` is null when some request sets no output limit (unbounded). */
@@ -79,8 +85,10 @@ export interface Estimate {
   input: string;
   /** Non-blank lines read. */
   lines: number;
-  /** Lines that would be sent. */
+  /** Lines that would be sent (those the cache answers left out). */
   requests: number;
+  /** Lines the response cache (or an identical earlier line) would answer, not priced (estimate --cache). */
+  reused_requests: number;
   /** Lines with an input problem (not sent, not counted below). */
   problems: number;
   by_model: Record<string, ModelEstimate>;
@@ -108,6 +116,7 @@ interface ModelAccumulator {
 export class EstimateBuilder {
   readonly #options: EstimateOptions;
   readonly #models = new Map<string, ModelAccumulator>();
+  #reused = 0;
 
   constructor(options: EstimateOptions) {
     if (options.expectedOutputTokens !== undefined && !(Number.isInteger(options.expectedOutputTokens) && options.expectedOutputTokens >= 0)) {
@@ -117,6 +126,10 @@ export class EstimateBuilder {
   }
 
   add(item: RequestItem): void {
+    if (this.#options.isReused?.(item)) {
+      this.#reused += 1;
+      return;
+    }
     const accumulator = this.#model(item.model);
     const m = accumulator.estimate;
     const charge = item.charge;
@@ -187,7 +200,8 @@ export class EstimateBuilder {
     return {
       input: report.input,
       lines: report.lines,
-      requests: report.valid,
+      requests: report.valid - this.#reused,
+      reused_requests: this.#reused,
       problems: report.problems,
       by_model: byModel,
       totals,
@@ -247,6 +261,9 @@ export class EstimateBuilder {
 
   #notes(byModel: Record<string, ModelEstimate>, totals: Estimate['totals']): string[] {
     const notes: string[] = [];
+    if (this.#options.isReused) {
+      notes.push(`${this.#reused} request(s) would be answered by the response cache or by an identical earlier line: not bought, not priced`);
+    }
     const unbounded = Object.values(byModel).reduce((n, m) => n + m.unbounded_requests, 0);
     if (unbounded > 0) {
       notes.push(

@@ -51,6 +51,7 @@ export interface ExportRow {
   embedding_dimensions: number | null;
   input_tokens: number | null;
   cached_input_tokens: number | null;
+  cache_write_input_tokens: number | null;
   output_tokens: number | null;
   reasoning_tokens: number | null;
   cost_usd: number | null;
@@ -72,6 +73,7 @@ export const EXPORT_COLUMNS = [
   'embedding_dimensions',
   'input_tokens',
   'cached_input_tokens',
+  'cache_write_input_tokens',
   'output_tokens',
   'reasoning_tokens',
   'cost_usd',
@@ -318,6 +320,7 @@ async function joinLine(
     embedding_dimensions: null,
     input_tokens: null,
     cached_input_tokens: null,
+    cache_write_input_tokens: null,
     output_tokens: null,
     reasoning_tokens: null,
     cost_usd: null,
@@ -359,6 +362,7 @@ async function joinLine(
     if (usage) {
       row.input_tokens = usage.input_tokens;
       row.cached_input_tokens = usage.cached_input_tokens;
+      row.cache_write_input_tokens = usage.cache_write_input_tokens;
       row.output_tokens = usage.output_tokens;
       row.reasoning_tokens = usage.reasoning_tokens;
     }

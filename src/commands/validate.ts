@@ -11,7 +11,8 @@
 
 import type { Readable } from 'node:stream';
 import { createPlanContext, isInputProblem, planRecord } from '../pipeline/plan.js';
-import { DEFAULT_MAX_LINE_BYTES, openInput, readRecords } from '../pipeline/read.js';
+import { openInput, readRecords } from '../pipeline/read.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../shared/types.js';
 import type { Endpoint, InputProblem, InputProblemCode, RequestItem } from '../shared/types.js';
 
 export interface InputScanOptions {

@@ -135,8 +135,17 @@ export function createJsonLog(stream: Pick<Writable, 'write'>, options: JsonLogO
           usage: event.usage,
           cost_usd: event.costUsd,
         };
+        if (event.cache) {
+          fields.cache = event.cache;
+          fields.saved_usd = event.savedUsd ?? null;
+        }
         if (logBodies && event.body !== undefined) fields.body = event.body;
-        const how = event.status === 'succeeded' ? `succeeded in ${Math.round(event.latencyMs)} ms` : `failed: ${event.code ?? 'error'}`;
+        const how =
+          event.status !== 'succeeded'
+            ? `failed: ${event.code ?? 'error'}`
+            : event.cache
+              ? `answered by the ${event.cache === 'hit' ? 'cache' : 'same request in this run'}, not bought`
+              : `succeeded in ${Math.round(event.latencyMs)} ms`;
         line(event.status === 'succeeded' ? 'info' : 'warn', 'request_finished', fields, `${event.customId}: ${how}`);
         break;
       }
@@ -180,12 +189,15 @@ function progressFields(p: ProgressSnapshot): Record<string, unknown> {
   }
   return {
     elapsed_seconds: round(p.elapsedSeconds, 1),
+    lines_total: p.linesTotal,
+    lines_done: p.linesDone,
     fraction: p.fraction === null ? null : round(p.fraction, 4),
     eta_seconds: p.etaSeconds === null ? null : Math.round(p.etaSeconds),
     lines_read: p.linesRead,
     succeeded: p.succeeded,
     failed: p.failed,
     skipped: p.skipped,
+    reused: p.reused,
     in_flight: p.inFlight,
     queued: p.queued,
     retries: p.retries,

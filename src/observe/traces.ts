@@ -147,25 +147,8 @@ class RunTraceRecorder implements RunTracer {
         break;
       case 'request_started': {
         const open = this.#requests.get(event.customId);
-        if (open) {
-          open.attempt = event.attempt;
-          break;
-        }
-        const operation = OPERATION[event.endpoint] ?? event.endpoint;
-        const span = this.tracer.startSpan(
-          `${operation} ${event.model}`,
-          {
-            kind: SpanKind.CLIENT,
-            attributes: {
-              'gen_ai.operation.name': operation,
-              'gen_ai.provider.name': 'openai',
-              'gen_ai.request.model': event.model,
-              'oai_batch.custom_id': event.customId,
-            },
-          },
-          this.#runSpan().context,
-        );
-        this.#requests.set(event.customId, { span, attempt: event.attempt, history: null });
+        if (open) open.attempt = event.attempt;
+        else this.#requests.set(event.customId, { span: this.#requestSpan(event), attempt: event.attempt, history: null });
         break;
       }
       case 'attempt': {
@@ -185,17 +168,22 @@ class RunTraceRecorder implements RunTracer {
         break;
       }
       case 'request_finished': {
-        const open = this.#requests.get(event.customId);
-        if (!open) break;
+        // No span yet: nothing was sent (an answer from --cache or --dedup, or a failure before any attempt).
+        const open = this.#requests.get(event.customId) ?? { span: this.#requestSpan(event), attempt: 0, history: null };
         this.#requests.delete(event.customId);
         const { span } = open;
         const attributes: Attributes = { 'oai_batch.attempts': event.attempts };
+        if (event.cache !== undefined) {
+          // Not bought: its usage is what was saved, so it is not reported as gen_ai.usage.
+          attributes['oai_batch.cache'] = event.cache;
+          if (event.savedUsd !== undefined && event.savedUsd !== null) attributes['oai_batch.saved_usd'] = event.savedUsd;
+        }
         if (event.httpStatus !== null) attributes['http.response.status_code'] = event.httpStatus;
         const body = event.body as { id?: unknown; model?: unknown } | null | undefined;
         // Of the body, its id and model only: never its content.
         if (typeof body?.id === 'string') attributes['gen_ai.response.id'] = body.id;
         if (typeof body?.model === 'string') attributes['gen_ai.response.model'] = body.model;
-        if (event.usage) {
+        if (event.usage && event.cache === undefined) {
           attributes['gen_ai.usage.input_tokens'] = event.usage.input_tokens;
           attributes['gen_ai.usage.output_tokens'] = event.usage.output_tokens;
         }
@@ -241,6 +229,24 @@ class RunTraceRecorder implements RunTracer {
     }
     const { exported } = this.exporter;
     return { spans: this.#ended, exported, failed: this.#ended - exported, lastError: this.exporter.lastError ?? shutdownError };
+  }
+
+  /** A request's client span, named and attributed by the GenAI conventions, under the run span. */
+  #requestSpan(event: { customId: string; model: string; endpoint: Endpoint }): Span {
+    const operation = OPERATION[event.endpoint] ?? event.endpoint;
+    return this.tracer.startSpan(
+      `${operation} ${event.model}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'gen_ai.operation.name': operation,
+          'gen_ai.provider.name': 'openai',
+          'gen_ai.request.model': event.model,
+          'oai_batch.custom_id': event.customId,
+        },
+      },
+      this.#runSpan().context,
+    );
   }
 
   #runSpan(attributes: Attributes = {}): { span: Span; context: Context } {

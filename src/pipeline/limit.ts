@@ -65,11 +65,19 @@ export interface LimiterOptions {
   burstMs?: number;
   /** Where the budgets live. Default: a MemoryBudgetStore of this limiter's own (closed with it). */
   store?: BudgetStore;
+  /** With nothing known about a model (no flag, no header yet), at most this many of its requests go first. Default CAUTIOUS_IN_FLIGHT. */
+  cautiousInFlight?: number;
   now?: () => number;
 }
 
-/** With nothing known about a model, this many requests go first to learn its limits. */
-export const CAUTIOUS_IN_FLIGHT = 1;
+/**
+ * With nothing known about a model, this many requests go first to learn its
+ * limits from their headers; the rest wait for the first answer. One alone
+ * made a run at 8 s latency show "0 done" for 8 s; four are still far below
+ * any paid tier's per-second budget (the free tier's 3 RPM would see one 429,
+ * waited out like any other).
+ */
+export const CAUTIOUS_IN_FLIGHT = 4;
 
 interface Waiter {
   tokens: number;
@@ -110,6 +118,7 @@ export class RateLimiter implements Limiter {
   readonly #now: () => number;
   readonly #store: BudgetStore;
   readonly #ownsStore: boolean;
+  readonly #cautiousInFlight: number;
   readonly #lanes = new Map<string, Lane>();
   #isClosed = false;
 
@@ -120,6 +129,7 @@ export class RateLimiter implements Limiter {
     this.#burstMs = options.burstMs ?? 500;
     this.#now = options.now ?? Date.now;
     this.#ownsStore = options.store === undefined;
+    this.#cautiousInFlight = options.cautiousInFlight ?? CAUTIOUS_IN_FLIGHT;
     this.#store = options.store ?? new MemoryBudgetStore({ now: this.#now });
   }
 
@@ -355,7 +365,7 @@ export class RateLimiter implements Limiter {
   #localWaitMs(lane: Lane, tokens: number): number {
     const isUnknown =
       this.#flagRpm === null && this.#flagTpm === null && !lane.isAnswered && lane.shared.limitRpm === null && lane.shared.limitTpm === null;
-    if (isUnknown && lane.inFlight >= CAUTIOUS_IN_FLIGHT) return Infinity;
+    if (isUnknown && lane.inFlight >= this.#cautiousInFlight) return Infinity;
     const now = this.#now();
     let wait = 0;
     // Other clients may share the key: stay within what the server says is left,

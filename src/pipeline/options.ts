@@ -5,7 +5,7 @@ import { ConfigError } from '../shared/errors.js';
 import type { EventListener } from '../shared/events.js';
 import type { Limiter } from './limit.js';
 import type { TransportKind, TransportOptions } from './send/transport.js';
-import type { Endpoint } from '../shared/types.js';
+import { DEFAULT_MAX_LINE_BYTES, type Endpoint } from '../shared/types.js';
 import type { PriceTable } from '../pricing/prices.js';
 
 export interface RunOptions {
@@ -41,6 +41,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Cap on this run's spend, USD (--max-cost). */
   maxCostUsd?: number;
+  /** Cap on the whole file's spend, earlier runs included (read back by --resume), USD (--max-total-cost). */
+  maxTotalCostUsd?: number;
   /** Continue into an existing results file, skipping what succeeded. */
   resume?: boolean;
   /** Start over, replacing an existing results file. */
@@ -49,6 +51,12 @@ export interface RunOptions {
   force?: boolean;
   /** Only the first N non-blank lines. */
   limit?: number;
+  /** Answer from and store into the response cache at this path (--cache); implies `dedup`. */
+  cachePath?: string;
+  /** Ignore cache entries older than this, ms (--cache-ttl). Default: no limit. */
+  cacheTtlMs?: number;
+  /** Send identical requests of the run once; the others share its answer (--dedup). Default false. */
+  dedup?: boolean;
   /** Longest accepted line, bytes. Default 8 MiB. */
   maxLineBytes?: number;
   /** How long in-flight requests may take to finish after an interrupt, ms. Default 30,000. */
@@ -119,7 +127,7 @@ export function resolveRunOptions(options: RunOptions): ResolvedRunOptions {
     concurrency: 512,
     maxAttempts: 6,
     timeoutMs: 120_000,
-    maxLineBytes: 8 * 1024 * 1024,
+    maxLineBytes: DEFAULT_MAX_LINE_BYTES,
     drainTimeoutMs: 30_000,
     progressIntervalMs: 1000,
     summaryIntervalMs: 5000,
@@ -134,8 +142,9 @@ export function resolveRunOptions(options: RunOptions): ResolvedRunOptions {
   if (resolved.rpm !== undefined) positiveNumber('rpm', resolved.rpm);
   if (resolved.tpm !== undefined) positiveNumber('tpm', resolved.tpm);
   if (resolved.limit !== undefined) positiveInteger('limit', resolved.limit);
-  if (resolved.maxCostUsd !== undefined && !(resolved.maxCostUsd >= 0)) {
-    throw new ConfigError(`Expected \`maxCostUsd\` to be a number ≥ 0, got \`${resolved.maxCostUsd}\``);
+  for (const name of ['maxCostUsd', 'maxTotalCostUsd'] as const) {
+    const value = resolved[name];
+    if (value !== undefined && !(value >= 0)) throw new ConfigError(`Expected \`${name}\` to be a number ≥ 0, got \`${value}\``);
   }
   if (!(resolved.headroom > 0 && resolved.headroom <= 1)) {
     throw new ConfigError(`Expected \`headroom\` to be a number in (0, 1], got \`${resolved.headroom}\``);

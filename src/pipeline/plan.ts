@@ -1,14 +1,15 @@
 // plan: turn one input record into a request item, or an input problem.
 //
 // In:  a RawRecord from read.ts.  Out: RequestItem | InputProblem.
-// Owns: the two line forms (DESIGN.md §2), validation, custom_id uniqueness, the charge.
+// Owns: the two line forms (DESIGN.md §2), validation (a body must fit its
+// endpoint), custom_id uniqueness, the charge.
 // Validation returns results, not exceptions: a bad line is data and the run goes on.
 
 import { chargeOf } from './plan/charge.js';
 import { KeySet } from '../shared/keyset.js';
 import { lineKey } from '../shared/records.js';
 import type { RawRecord } from './read.js';
-import { isEndpoint, type Endpoint, type InputProblem, type InputProblemCode, type RequestItem } from '../shared/types.js';
+import { isEndpoint, type Charge, type Endpoint, type InputProblem, type InputProblemCode, type RequestItem } from '../shared/types.js';
 
 export interface PlanContext {
   /** Endpoint for bare-form lines. */
@@ -109,10 +110,15 @@ export function planRecord(record: RawRecord, context: PlanContext): RequestItem
     body = object.body as Record<string, unknown>;
   } else {
     form = 'bare';
-    customId = lineKey(line);
     url = context.endpoint;
-    if ('metadata' in object) {
-      const { metadata: _ours, ...rest } = object;
+    // A top-level custom_id is the line's id, ours like metadata: the API refuses unknown parameters.
+    const ownId = bareCustomIdOf(object, line);
+    if (ownId === null) {
+      return problem('invalid_body', `"custom_id" must be a non-empty string, got ${describeType(object.custom_id)}`, lineKey(line), metadata);
+    }
+    customId = ownId;
+    if ('metadata' in object || 'custom_id' in object) {
+      const { metadata: _ours, custom_id: _id, ...rest } = object;
       body = rest;
     } else {
       body = object;
@@ -129,10 +135,15 @@ export function planRecord(record: RawRecord, context: PlanContext): RequestItem
   if (body.stream === true) {
     return problem('stream_not_supported', '"stream": true is not supported: results are recorded whole', customId, metadata);
   }
+  const misfit = endpointMisfit(url, body, form);
+  if (misfit !== null) return problem('invalid_body', misfit, customId, metadata);
   if (!context.seen.add(customId)) {
     return problem('duplicate_custom_id', `custom_id ${JSON.stringify(customId)} was already used by an earlier line`, customId, metadata);
   }
 
+  // The charge tokenizes the prompt (the costliest step of planning): computed
+  // on first use, so that a line resume skips or the cache answers never pays it.
+  let charge: Charge | undefined;
   const item: RequestItem = {
     customId,
     line,
@@ -141,10 +152,96 @@ export function planRecord(record: RawRecord, context: PlanContext): RequestItem
     body,
     model: typeof model === 'string' ? model : 'omni-moderation-latest',
     form,
-    charge: chargeOf(url, body),
+    get charge(): Charge {
+      return (charge ??= chargeOf(url, body));
+    },
   };
   if (metadata !== undefined) item.metadata = metadata;
   return item;
+}
+
+/**
+ * The id of a bare-form line: its own top-level `custom_id` when it has one
+ * (null when that is not a non-empty string: an input problem), else `line-N`.
+ * Exported so that a pass that only needs ids (resume's skip check) keys lines
+ * exactly as planning does.
+ */
+export function bareCustomIdOf(object: Record<string, unknown>, line: number): string | null {
+  if (!('custom_id' in object)) return lineKey(line);
+  const id = object.custom_id;
+  return typeof id === 'string' && id !== '' ? id : null;
+}
+
+/**
+ * The field each endpoint cannot do without (besides `model`), as the API
+ * refuses a body without it with a 400. Checked here so that validate,
+ * --dry-run and estimate catch a file sent to the wrong endpoint before a
+ * run pays for nothing but 400s.
+ */
+const REQUIRED_FIELDS: Record<Endpoint, string> = {
+  '/v1/chat/completions': 'messages',
+  '/v1/responses': 'input',
+  '/v1/embeddings': 'input',
+  '/v1/moderations': 'input',
+  '/v1/completions': 'prompt',
+};
+
+/**
+ * Why a body does not fit its endpoint, with the endpoint it seems meant for,
+ * or null when it fits:
+ * - chat completions: `messages`, a non-empty array;
+ * - embeddings and moderations: `input`, not null and not an empty array;
+ * - responses: `input`, or a stored prompt (`"prompt": {"id": …}`) instead;
+ * - completions: `prompt` (null is allowed: the API then starts a new document).
+ */
+export function endpointMisfit(url: Endpoint, body: Record<string, unknown>, form: 'batch' | 'bare'): string | null {
+  const field = REQUIRED_FIELDS[url];
+  const value = body[field];
+  let problem: string | null = null;
+  switch (url) {
+    case '/v1/chat/completions':
+      if (value === undefined) problem = 'no "messages"';
+      else if (!Array.isArray(value)) problem = `"messages" must be an array of messages, got ${describeType(value)}`;
+      else if (value.length === 0) problem = '"messages" is empty';
+      break;
+    case '/v1/responses':
+      if ((value === undefined || value === null) && !isObject(body.prompt)) problem = 'no "input"';
+      break;
+    case '/v1/embeddings':
+    case '/v1/moderations':
+      if (value === undefined || value === null) problem = 'no "input"';
+      else if (Array.isArray(value) && value.length === 0) problem = '"input" is empty';
+      break;
+    case '/v1/completions':
+      if (!(field in body)) problem = 'no "prompt"';
+      break;
+  }
+  if (problem === null) return null;
+  const meant = likelyEndpoint(body);
+  const hint =
+    meant === null || meant === url
+      ? ''
+      : form === 'bare'
+        ? `: the body looks like a ${meant} request, use --endpoint ${meant}`
+        : `: the body looks like a ${meant} request, set "url": "${meant}"`;
+  return `${problem} (${url} requires "${field}")${hint}`;
+}
+
+/** The endpoint a body's fields (and its model's name) point at, or null. */
+function likelyEndpoint(body: Record<string, unknown>): Endpoint | null {
+  const model = typeof body.model === 'string' ? body.model.toLowerCase() : '';
+  if (Array.isArray(body.messages) && body.messages.length > 0) return '/v1/chat/completions';
+  if (body.input !== undefined && body.input !== null) {
+    if (model.includes('embedding')) return '/v1/embeddings';
+    if (model.includes('moderation') || model === '') return '/v1/moderations';
+    return '/v1/responses';
+  }
+  if (typeof body.prompt === 'string' || Array.isArray(body.prompt)) return '/v1/completions';
+  return null;
+}
+
+function isObject(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function describeType(value: unknown): string {

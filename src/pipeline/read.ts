@@ -16,6 +16,7 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import streamArray from 'stream-json/streamers/stream-array.js';
 import { InputError } from '../shared/errors.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../shared/types.js';
 
 export type RawRecord =
   /** A JSONL line's text (BOM and trailing CR removed); blank lines are not produced. */
@@ -38,7 +39,6 @@ export interface InputSource {
   close(): void;
 }
 
-export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
 
 /** Opens the input; a missing or unreadable file is an InputError (exit 1) before anything is sent. */
 export async function openInput(path: string, stdin?: Readable): Promise<InputSource> {
@@ -251,4 +251,50 @@ async function* readArray(chunks: AsyncIterable<Buffer>): AsyncGenerator<RawReco
     source.destroy();
     parser.destroy();
   }
+}
+
+/**
+ * How many records a JSONL input holds (non-blank lines), for the progress
+ * share before reading has reached the end; null for stdin or an input that
+ * is one JSON array. One pass of native newline searches (a 200 MB file in
+ * a fraction of a second; a .gz input is decompressed off the main thread),
+ * run beside the real read. A line of spaces only counts as a record here
+ * (the reader skips it); the exact count replaces this once reading ends.
+ */
+export async function countRecords(path: string): Promise<number | null> {
+  if (path === '-') return null;
+  const source = await openInput(path);
+  let records = 0;
+  // The part of the current line seen in earlier chunks: its length, and whether it is a lone CR.
+  let pendingLength = 0;
+  let isPendingCr = false;
+  let isFirstChunk = true;
+  const isRecord = (length: number, isLoneCr: boolean): boolean => length > 0 && !(length === 1 && isLoneCr);
+  try {
+    for await (const chunk of source.stream as AsyncIterable<Buffer>) {
+      if (isFirstChunk && chunk.length > 0) {
+        isFirstChunk = false;
+        if (chunk.subarray(0, 64).toString('utf8').replace(/^\uFEFF/, '').trimStart().startsWith('[')) return null;
+      }
+      let start = 0;
+      for (let nl = chunk.indexOf(NEWLINE); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
+        const length = pendingLength + (nl - start);
+        const isLoneCr = nl > start ? chunk[start] === 0x0d : isPendingCr;
+        if (isRecord(length, isLoneCr)) records += 1;
+        pendingLength = 0;
+        isPendingCr = false;
+        start = nl + 1;
+      }
+      const rest = chunk.length - start;
+      if (rest > 0) {
+        isPendingCr = pendingLength === 0 && rest === 1 && chunk[start] === 0x0d;
+        pendingLength += rest;
+      }
+    }
+  } finally {
+    source.close();
+  }
+  // A last line without its newline is a record too.
+  if (isRecord(pendingLength, isPendingCr)) records += 1;
+  return records;
 }

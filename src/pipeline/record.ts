@@ -15,6 +15,7 @@ import { problemRecord } from '../shared/records.js';
 import type { ErrorRecord, InputProblem, RequestItem, Usage } from '../shared/types.js';
 import { modelOf, serviceTierOf, usageFromBody } from '../shared/usage.js';
 import type { SpendGuard } from './limit/spend-cap.js';
+import type { ReusedAnswer } from './reuse.js';
 import type { ItemResult } from './send.js';
 import type { HttpResponse } from './send/transport.js';
 import type { JsonlWriter } from './record/writer.js';
@@ -36,8 +37,10 @@ export class Recorder {
   }
 
   /** Writes what a finished journey produced; a stopped one writes nothing (the request stays pending). */
-  async record(item: RequestItem, result: ItemResult): Promise<void> {
-    if (result.kind === 'answered') {
+  async record(item: RequestItem, result: ItemResult | ReusedAnswer): Promise<void> {
+    if (result.kind === 'reused') {
+      await this.#reused(item, result);
+    } else if (result.kind === 'answered') {
       try {
         await this.#success(item, result.response, result.attempts, result.latencyMs, result);
       } finally {
@@ -56,9 +59,37 @@ export class Recorder {
     const options = { serviceTier: serviceTierOf(body) };
     const costUsd = usage ? ledger.lineCostUsd(model, usage, options) : null;
     if (usage) ledger.add(model, usage, options);
+    else ledger.addWithoutUsage(model);
     if (spend && result.reservation) spend.settle(result.reservation, usage ? (costUsd ?? 0) : null);
     await this.#o.results.writeRaw(serializeResult(this.#o.nextId(), item, response, attempts, latencyMs, costUsd));
     this.#finished(item, 'succeeded', response, null, attempts, latencyMs, usage, costUsd);
+  }
+
+  /** An answer not bought for this line: written like any success, `"cache"` saying where it came from, at no cost. */
+  async #reused(item: RequestItem, answer: ReusedAnswer): Promise<void> {
+    const usage = usageFromBody(item.url, answer.json);
+    const model = modelOf(answer.json) ?? item.model;
+    const savedUsd = usage ? this.#o.ledger.lineCostUsd(model, usage, { serviceTier: serviceTierOf(answer.json), batch: answer.batch }) : null;
+    const response = { status: answer.status, requestId: answer.requestId, text: answer.text, json: answer.json, headers: {} };
+    await this.#o.results.writeRaw(serializeResult(this.#o.nextId(), item, response, 0, 0, 0, answer.source));
+    this.#o.emit({
+      type: 'request_finished',
+      customId: item.customId,
+      line: item.line,
+      model: item.model,
+      endpoint: item.url,
+      status: 'succeeded',
+      httpStatus: answer.status,
+      code: null,
+      attempts: 0,
+      latencyMs: 0,
+      usage,
+      costUsd: 0,
+      requestId: answer.requestId,
+      body: answer.json,
+      cache: answer.source,
+      savedUsd,
+    });
   }
 
   /** A final failure (`latencyMs`: of the last attempt; 0 when nothing was sent). */
@@ -119,16 +150,18 @@ export class Recorder {
 export function serializeResult(
   id: string,
   item: RequestItem,
-  response: HttpResponse,
+  response: Pick<HttpResponse, 'status' | 'requestId' | 'text' | 'json'>,
   attempts: number,
   latencyMs: number,
   costUsd: number | null,
+  cache?: 'hit' | 'dedup',
 ): string {
   const bodyText = /[\r\n\u2028\u2029]/.test(response.text) ? JSON.stringify(response.json) : response.text.trim();
   let line =
     `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(item.customId)},` +
     `"response":{"status_code":${response.status},"request_id":${JSON.stringify(response.requestId)},"body":${bodyText}},` +
     `"error":null,"line":${item.line},"attempts":${attempts},"latency_ms":${Math.round(latencyMs)},"cost_usd":${costUsd === null ? 'null' : Number(costUsd.toPrecision(12))}`;
+  if (cache !== undefined) line += `,"cache":"${cache}"`;
   if (item.metadata !== undefined) line += `,"metadata":${JSON.stringify(item.metadata)}`;
   return line + '}';
 }

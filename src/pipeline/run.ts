@@ -6,27 +6,31 @@
 // read and recorded, so memory stays O(concurrency)), and the run's clocks
 // (the periodic fsync, summary and progress). Each stage is its own module.
 
-import { performance } from 'node:perf_hooks';
 import { CostLedger } from '../pricing/ledger.js';
-import { ConfigError } from '../shared/errors.js';
+import { WriteError } from '../shared/errors.js';
 import type { RunEvent } from '../shared/events.js';
 import { fingerprintFile } from '../shared/fingerprint.js';
+import { lockFile } from '../shared/lock.js';
 import type { KeySet } from '../shared/keyset.js';
 import { recordIds } from '../shared/records.js';
-import type { RequestItem, Summary } from '../shared/types.js';
+import type { RequestItem, ResultRecord, Summary, Usage } from '../shared/types.js';
 import { RateLimiter, type Limiter } from './limit.js';
 import { SpendGuard } from './limit/spend-cap.js';
 import { resolveRunOptions, type ResolvedRunOptions, type RunOptions } from './options.js';
-import { createPlanContext, isInputProblem, modelOfRecord, planRecord } from './plan.js';
-import { openInput, readRecords, type InputSource } from './read.js';
+import { createPlanContext, isInputProblem, planRecord } from './plan.js';
+import { countRecords, openInput, readRecords, type InputSource } from './read.js';
 import { Recorder } from './record.js';
+import { openReuse } from './reuse.js';
 import { checkOutputs, exists, prepareResume } from './record/outputs.js';
-import { openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record/writer.js';
+import { closeWriters, openJsonlWriter, writeFileAtomic, type JsonlWriter } from './record/writer.js';
+import { startClocks } from './run/clocks.js';
+import { capSettings, refuseUnpricedModels, unpricedUnderCap } from './run/preflight.js';
 import { RunStopping } from './run/stopping.js';
 import { SendStage } from './send.js';
 import { ConcurrencyTuner, INITIAL_CONCURRENCY } from './send/concurrency.js';
 import { Slots } from './send/slots.js';
-import { createTransport } from './send/transport.js';
+import { Reachability } from './send/reachability.js';
+import { createTransport, describeTarget } from './send/transport.js';
 import { RunStats, buildSummary, exitCodeOf } from './summarise.js';
 import { progressOf } from './summarise/progress.js';
 
@@ -38,11 +42,17 @@ export interface RunResult {
 export async function runBatch(options: RunOptions): Promise<RunResult> {
   const o = resolveRunOptions(options);
   await checkOutputs(o);
-  const source = await openInput(o.input, o.stdin);
+  // Two runs appending to one results file would pay twice and record duplicates.
+  const unlock = await lockFile(o.output, 'results_locked');
   try {
-    return await runPipeline(o, source);
+    const source = await openInput(o.input, o.stdin);
+    try {
+      return await runPipeline(o, source);
+    } finally {
+      source.close();
+    }
   } finally {
-    source.close();
+    await unlock();
   }
 }
 
@@ -55,10 +65,18 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   };
   const ledger = new CostLedger(o.prices);
   const warnings: string[] = [];
+  // Opening a cache checks its file in a child process: started now, awaited when needed.
+  const reusing = openReuse(o, warnings, now);
   const fingerprint = o.input !== '-' && source.sizeBytes !== null ? await fingerprintFile(o.input) : 'stdin';
-  const resume = o.resume && (await exists(o.output)) ? await prepareResume({ ...o, fingerprint, ledger, warnings }) : null;
+  const onReused = (record: ResultRecord, usage: Usage | null, model: string | null): void => {
+    const savedUsd = usage && model ? ledger.lineCostUsd(model, usage, { batch: record.via === 'batch' }) : null;
+    stats.countSaving(record.cache ?? 'hit', savedUsd, usage);
+  };
+  const resume = o.resume && (await exists(o.output)) ? await prepareResume({ ...o, fingerprint, ledger, warnings, onReused }) : null;
   const done: KeySet | null = resume?.done ?? null;
-  if (o.maxCostUsd !== undefined && o.input !== '-') await refuseUnpricedModels(o, ledger);
+  const earlierCostUsd = ledger.totals().cost_usd.total;
+  const caps = capSettings(o, earlierCostUsd);
+  if (caps.length > 0 && o.input !== '-') await refuseUnpricedModels(o, ledger, caps[0]!.flag);
 
   const stopping = new RunStopping({ drainTimeoutMs: o.drainTimeoutMs, emit });
   const limiter: Limiter = o.limiter ?? new RateLimiter({ rpm: o.rpm, tpm: o.tpm, headroom: o.headroom });
@@ -66,14 +84,14 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   const slots = new Slots(Math.min(o.concurrency, INITIAL_CONCURRENCY));
   const tuner = new ConcurrencyTuner(now());
   const spend =
-    o.maxCostUsd === undefined
+    caps.length === 0
       ? null
       : new SpendGuard({
-          capUsd: o.maxCostUsd,
+          caps,
           priceOf: (model) => ledger.priceOf(model),
           batchDiscount: o.prices.batch_discount,
           stop: stopping.stop,
-          onReached: (message) => stopping.request('max_cost', message),
+          onReached: (reason, message) => stopping.request(reason, message),
         });
   const sender = new SendStage({
     transport,
@@ -88,8 +106,11 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     random: o.random,
     now,
     emit,
+    reachability: new Reachability(),
+    target: describeTarget(o.transport),
     requestStop: (reason, message) => stopping.request(reason, message),
   });
+  const reuse = await reusing;
   const results: JsonlWriter = await openJsonlWriter(o.output, { append: resume !== null });
   const errors: JsonlWriter = await openJsonlWriter(o.errors, { append: false });
   const recorder = new Recorder({ results, errors, ledger, spend, nextId: recordIds(), emit });
@@ -98,7 +119,14 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   stopping.abandon.addEventListener('abort', () => void transport.destroy().catch(() => {}), { once: true });
   stopping.attach(o.signal, o.forceSignal);
 
-  let bytesAtLastLine = 0;
+  // The lines to do: counted beside the read (a native newline search), exact once the read reaches the end.
+  let linesInInput: number | null = null;
+  let isReadToEnd = false;
+  void countRecords(o.input).then((count) => (linesInInput ??= count), () => {});
+  const linesToDo = (): number | null => {
+    const lines = isReadToEnd ? stats.lines : linesInInput;
+    return lines === null ? null : o.limit === undefined ? lines : Math.min(o.limit, lines);
+  };
   let outstanding = 0;
   const tasks = new Set<Promise<void>>();
   const capacity: Array<() => void> = [];
@@ -106,7 +134,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     progressOf({
       now: now(),
       stats,
-      bytesAtLastLine,
+      linesToDo: linesToDo(),
       bytesRead: source.bytesRead(),
       bytesTotal: source.sizeBytes,
       inFlight: slots.held,
@@ -128,8 +156,10 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
       stoppedReason: stopping.reason,
       finished,
       now: now(),
-      warnings: [...warnings, ...(spend?.warnings() ?? [])],
+      warnings: [...warnings, ...sender.warnings(), ...(spend?.warnings() ?? [])],
       thresholds: { errorRate: o.failOnErrorRate, rateLimitRate: o.failOnRateLimitRate },
+      earlierCostUsd,
+      isReusing: reuse !== null,
     });
     // Serialised: a periodic write must never land after the final one.
     summaryWriting = summaryWriting.catch(() => {}).then(() => writeFileAtomic(o.summary, JSON.stringify(summary, null, 2) + '\n'));
@@ -137,11 +167,11 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     return summary;
   };
 
-  // An unexpected error inside a request's task (disk full, a bug) stops the run and is surfaced.
+  // An output file that refuses a write (a full disk), or a bug, stops the run; the error is surfaced at the end.
   let failure: unknown = null;
   const fail = (error: unknown): void => {
     failure ??= error;
-    stopping.request('interrupted', `stopping: ${(error as Error).message}`);
+    stopping.request(error instanceof WriteError ? 'write_failed' : 'interrupted', `stopping: ${(error as Error).message}`);
   };
 
   emit({ type: 'started', input: o.input, resumed: resume !== null, skippedAlready: resume?.succeeded ?? 0, at: new Date(stats.startedAt).toISOString() });
@@ -152,8 +182,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   stopping.stop.addEventListener('abort', () => capacity.splice(0).forEach((wake) => wake()), { once: true });
   const launch = (item: RequestItem): void => {
     outstanding += 1;
-    const task = sender
-      .send(item)
+    const task = (reuse ? reuse.reuse.handle(item, (i) => sender.send(i)) : sender.send(item))
       .then((result) => recorder.record(item, result))
       .catch(fail)
       .finally(() => {
@@ -171,15 +200,21 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   };
   try {
     const context = createPlanContext(o.endpoint, o.maxLineBytes);
+    let isCutShort = false;
     for await (const record of readRecords(source.stream, o.maxLineBytes)) {
       if (o.limit !== undefined && stats.lines >= o.limit) break;
-      if (stopping.abandon.aborted) break;
+      if (stopping.abandon.aborted) {
+        isCutShort = true;
+        break;
+      }
       stats.lines += 1;
-      bytesAtLastLine = source.bytesRead();
       if (stopping.stop.aborted) {
         // Stopped: the rest of the file is only counted, so that `pending` says
         // how much is left (lines an earlier run finished still count as done).
-        if (o.input === '-') break;
+        if (o.input === '-') {
+          isCutShort = true;
+          break;
+        }
         if (done) {
           const planned = planRecord(record, context);
           if (!isInputProblem(planned)) skipIfDone(planned);
@@ -192,13 +227,14 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
         continue;
       }
       if (skipIfDone(planned)) continue;
-      if (spend && ledger.priceOf(planned.model) === null) throw unpricedUnderCap([planned.model]);
+      if (spend && ledger.priceOf(planned.model) === null) throw unpricedUnderCap([planned.model], caps[0]!.flag);
       // Requests read but not yet recorded: those in flight plus a small lead. Kept tight on
       // purpose: what waits here lives long enough to reach V8's old generation.
       while (outstanding >= slots.limit + 64 && !stopping.stop.aborted) await new Promise<void>((wake) => capacity.push(wake));
       if (stopping.stop.aborted) continue;
       launch(planned);
     }
+    isReadToEnd = !isCutShort;
   } catch (error) {
     fail(error);
   }
@@ -209,7 +245,8 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
     stopping.detach();
     // A limiter passed in may be shared with other runs still going (compare): its owner closes it.
     if (!o.limiter) await limiter.close();
-    await Promise.allSettled([results.close(), errors.close()]);
+    await closeWriters(results, errors).catch(fail);
+    await reuse?.close().catch((error: unknown) => warnings.push(`the response cache could not be closed cleanly: ${(error as Error).message}`));
     await transport.close().catch(() => {});
   }
   const summary = await writeSummary(true);
@@ -217,62 +254,4 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
   emit({ type: 'progress', progress: await progress() });
   emit({ type: 'finished', summary });
   return { summary, exitCode: exitCodeOf(summary) };
-}
-
-/** Under --max-cost, every model must have a price before anything is sent (only each line's model is read: no planning). */
-async function refuseUnpricedModels(o: ResolvedRunOptions, ledger: CostLedger): Promise<void> {
-  const source = await openInput(o.input);
-  const unpriced = new Set<string>();
-  try {
-    for await (const record of readRecords(source.stream, o.maxLineBytes)) {
-      const model = modelOfRecord(record);
-      if (model !== null && ledger.priceOf(model) === null) unpriced.add(model);
-    }
-  } finally {
-    source.close();
-  }
-  if (unpriced.size > 0) throw unpricedUnderCap([...unpriced].sort());
-}
-
-function unpricedUnderCap(models: string[]): ConfigError {
-  return new ConfigError(`--max-cost needs a price for every model, and ${models.join(', ')} has none: add it with --prices FILE`);
-}
-
-interface Clocked {
-  results: JsonlWriter;
-  errors: JsonlWriter;
-  slots: Slots;
-  tuner: ConcurrencyTuner;
-  stats: RunStats;
-  now: () => number;
-  fail: (error: unknown) => void;
-  writeSummary: (finished: boolean) => Promise<Summary>;
-  progress: () => Promise<ReturnType<typeof progressOf>>;
-  emit: (event: RunEvent) => void;
-}
-
-/** The run's clocks: fsync at least every second, the summary every 5 s, progress and the in-flight limit every second. */
-function startClocks(o: ResolvedRunOptions, c: Clocked): NodeJS.Timeout[] {
-  let isSyncing = false;
-  const sync = setInterval(() => {
-    if (isSyncing) return;
-    isSyncing = true;
-    Promise.all([c.results.sync(), c.errors.sync()])
-      .catch(c.fail)
-      .finally(() => (isSyncing = false));
-  }, o.syncIntervalMs);
-  const summary = setInterval(() => void c.writeSummary(false).catch(c.fail), o.summaryIntervalMs);
-  let lastUtilisation = performance.eventLoopUtilization();
-  let lastTick = c.now();
-  const tick = setInterval(() => {
-    const now = c.now();
-    if (c.slots.waiting > 0 && c.slots.held >= o.concurrency) c.stats.concurrencyBoundMs += now - lastTick;
-    lastTick = now;
-    const current = performance.eventLoopUtilization();
-    const busy = performance.eventLoopUtilization(current, lastUtilisation).utilization;
-    lastUtilisation = current;
-    c.slots.limit = c.tuner.tick(now, c.slots.limit, o.concurrency, busy);
-    void c.progress().then((progress) => c.emit({ type: 'progress', progress }), c.fail);
-  }, o.progressIntervalMs);
-  return [sync, summary, tick];
 }

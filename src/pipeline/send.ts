@@ -19,6 +19,7 @@ import type { RequestItem } from '../shared/types.js';
 import type { Grant, Limiter } from './limit.js';
 import type { Reservation, SpendGuard } from './limit/spend-cap.js';
 import { ConcurrencyTuner } from './send/concurrency.js';
+import type { Reachability } from './send/reachability.js';
 import { classifyAttempt, defaultRateLimitWaitMs, retryDelayMs, type AttemptOutcome, type Verdict } from './send/retry.js';
 import type { Slots } from './send/slots.js';
 import type { HttpRequest, HttpResponse, Transport } from './send/transport.js';
@@ -37,8 +38,12 @@ export type SendResult =
       attempts: number;
       latencyMs: number;
     }
-  /** Not finished: the run stopped (an interrupt, the cap, a stop verdict), or the request was abandoned in flight. */
-  | { kind: 'stopped'; attempts: number; response: HttpResponse | null; verdict: Verdict | null };
+  /**
+   * Not finished: the run stopped (an interrupt, the cap, a stop verdict), or
+   * the request was abandoned in flight (`abandoned`: the server may have
+   * answered, and billed, it).
+   */
+  | { kind: 'stopped'; attempts: number; response: HttpResponse | null; verdict: Verdict | null; abandoned?: boolean };
 
 /** Where attempts wait before they leave, and what they report. */
 export interface Journey {
@@ -70,6 +75,8 @@ export interface SendDeps {
   /** Told about each step of the journey (the pipeline turns these into run events). */
   watch?: JourneyWatcher;
   tuner?: ConcurrencyTuner;
+  /** Notices when nothing connects (the pipeline); absent for one-off calls, which report their own errors. */
+  reachability?: Reachability;
 }
 
 /** The steps of a journey, for events and logs. */
@@ -84,6 +91,8 @@ export interface JourneyWatcher {
   stopping?(verdict: Extract<Verdict, { action: 'stop' }>): void;
   /** The shared budget store was lost for too long: nothing can be granted, the run must stop (resumable). */
   storeLost?(error: BudgetStoreUnavailableError): void;
+  /** Nothing connects to the server (Reachability): the run must stop, this request stays pending. */
+  unreachable?(error: ConnectionError): void;
 }
 
 /** Sends until success, a final failure or a stop. */
@@ -93,7 +102,9 @@ export async function sendWithRetry(journey: Journey, deps: SendDeps): Promise<S
   let attempts = 0; // every HTTP attempt
   let rateLimitWaits = 0;
   let last: { response: HttpResponse | null; verdict: Verdict | null } = { response: null, verdict: null };
-  const stopped = (): SendResult => ({ kind: 'stopped', attempts, ...last });
+  /** Answers the server had given (to anyone) when this request's connection failures began; null while it has none. */
+  let answersAtFirstConnectionFailure: number | null = null;
+  const stopped = (): Extract<SendResult, { kind: 'stopped' }> => ({ kind: 'stopped', attempts, ...last });
 
   for (;;) {
     if (stop.aborted) return stopped();
@@ -137,7 +148,7 @@ export async function sendWithRetry(journey: Journey, deps: SendDeps): Promise<S
       } catch (error) {
         if (deps.abandon?.aborted || (journey.request.signal?.aborted ?? false)) {
           limiter.release(grant);
-          if (deps.abandon?.aborted) return stopped();
+          if (deps.abandon?.aborted) return { ...stopped(), abandoned: true };
           throw error;
         }
         if (!(error instanceof ConnectionError || error instanceof TimeoutError)) {
@@ -150,6 +161,17 @@ export async function sendWithRetry(journey: Journey, deps: SendDeps): Promise<S
       deps.tuner?.attemptEnded(latencyMs);
       watch?.attemptEnded?.(outcome, latencyMs);
       const response = outcome.kind === 'response' ? outcome.response : null;
+      if (deps.reachability) {
+        if (response) deps.reachability.answered();
+        else if (outcome.kind === 'error' && outcome.error instanceof ConnectionError) {
+          answersAtFirstConnectionFailure ??= deps.reachability.answers;
+          if (deps.reachability.connectionFailed()) {
+            limiter.release(grant);
+            watch?.unreachable?.(outcome.error);
+            return stopped();
+          }
+        }
+      }
       let verdict = classifyAttempt(outcome, deps.now());
       if (journey.acceptsRawBody && response && response.status >= 200 && response.status < 300) verdict = { action: 'success' };
       last = { response, verdict };
@@ -181,6 +203,16 @@ export async function sendWithRetry(journey: Journey, deps: SendDeps): Promise<S
           return failedWith(response, outcome.kind === 'error' ? outcome.error : null, verdict, attempts, latencyMs);
         case 'retry': {
           spent += 1;
+          if (
+            spent >= journey.maxAttempts &&
+            outcome.kind === 'error' &&
+            outcome.error instanceof ConnectionError &&
+            deps.reachability?.answers === answersAtFirstConnectionFailure
+          ) {
+            // Out of attempts, and not one answer from the server since this request began failing: not this request's fault.
+            watch?.unreachable?.(outcome.error);
+            return stopped();
+          }
           if (spent >= journey.maxAttempts) {
             return failedWith(response, outcome.kind === 'error' ? outcome.error : null, verdict, attempts, latencyMs);
           }
@@ -237,8 +269,11 @@ export interface SendStageOptions {
   random: () => number;
   now: () => number;
   emit: (event: RunEvent) => void;
-  /** A stop verdict (401, insufficient_quota, a pause too long) or the budget store's failure: the run must stop. */
-  requestStop: (reason: 'auth_failed' | 'quota_exhausted' | 'rate_limit_wait' | 'budget_store_unavailable', message: string) => void;
+  reachability: Reachability;
+  /** The server as messages name it: its base URL and the proxy in use, if any. */
+  target: string;
+  /** A stop verdict (401, insufficient_quota, a pause too long), the budget store's failure, or nothing connects: the run must stop. */
+  requestStop: (reason: 'auth_failed' | 'quota_exhausted' | 'rate_limit_wait' | 'budget_store_unavailable' | 'unreachable', message: string) => void;
 }
 
 /** What the record stage needs of a request's journey. */
@@ -246,6 +281,7 @@ export type ItemResult = SendResult & { reservation: Reservation | null };
 
 export class SendStage {
   readonly #o: SendStageOptions;
+  #abandoned = 0;
 
   constructor(options: SendStageOptions) {
     this.#o = options;
@@ -277,18 +313,32 @@ export class SendStage {
           now: o.now,
           sleep: sleepUnlessStopped,
           tuner: o.tuner,
+          reachability: o.reachability,
           watch: this.#watcher(item, reservation),
         },
       );
     } finally {
-      if (reservation && result?.kind !== 'answered') o.spend?.release(reservation);
+      if (reservation && result?.kind === 'stopped' && result.abandoned) o.spend?.settle(reservation, reservation.usd);
+      else if (reservation && result?.kind !== 'answered') o.spend?.release(reservation);
     }
+    if (result.kind === 'stopped' && result.abandoned) this.#abandoned += 1;
     return { ...result, reservation };
   }
 
+  /** Warnings for the summary: requests abandoned in flight (after --drain-timeout or a second signal) may have been billed. */
+  warnings(): string[] {
+    if (this.#abandoned === 0) return [];
+    return [
+      `${this.#abandoned} requests were abandoned in flight (--drain-timeout or a second signal): the server may have answered and billed them; ` +
+        'they are pending, and --resume sends them again',
+    ];
+  }
+
   #watcher(item: RequestItem, reservation: Reservation | null): JourneyWatcher {
-    const { emit, now, spend, requestStop } = this.#o;
+    const { emit, now, spend, requestStop, target } = this.#o;
     return {
+      unreachable: (error) =>
+        requestStop('unreachable', `nothing connects to ${target} (${error.message}); the lines left are pending: --resume continues once it answers`),
       storeLost: (error) => requestStop('budget_store_unavailable', error.message),
       stopping: (verdict) =>
         requestStop(verdict.reason, verdict.reason === 'rate_limit_wait' ? `${verdict.message} on ${item.model}: stopping; --resume later` : verdict.message),

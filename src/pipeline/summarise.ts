@@ -10,7 +10,7 @@ import type { RunEvent } from '../shared/events.js';
 import { Histogram } from '../shared/histogram.js';
 import type { CostLedger } from '../pricing/ledger.js';
 import type { PriceTable } from '../pricing/prices.js';
-import type { Alert, LimitReport, ModelLimitState, StoppedReason, Summary } from '../shared/types.js';
+import type { Alert, CacheSavings, LimitReport, ModelLimitState, StoppedReason, Summary, Usage } from '../shared/types.js';
 import { VERSION } from '../shared/version.js';
 
 /** Per-second counts over the last minute, for "requests/min now" in the progress display. */
@@ -73,6 +73,8 @@ export class RunStats {
   readonly chargedWindow: RateWindow;
   /** Time (ms) the concurrency cap, not the budget, held requests back. */
   concurrencyBoundMs = 0;
+  /** Answers not bought (with --cache or --dedup), earlier runs' included once resumed. */
+  readonly savings: CacheSavings = { hits: 0, dedup: 0, saved_usd: 0, saved_tokens: 0 };
 
   constructor(startedAt: number, now: () => number = Date.now) {
     this.#now = now;
@@ -84,6 +86,14 @@ export class RunStats {
 
   get retries(): number {
     return Math.max(0, this.attempts - this.sent);
+  }
+
+  /** An answer not bought: what it would have cost. */
+  countSaving(source: 'hit' | 'dedup', savedUsd: number | null, usage: Usage | null): void {
+    if (source === 'hit') this.savings.hits += 1;
+    else this.savings.dedup += 1;
+    this.savings.saved_usd += savedUsd ?? 0;
+    this.savings.saved_tokens += usage ? usage.input_tokens + usage.output_tokens : 0;
   }
 
   /** Counts what the stages report; a request counts as finished once its line is written. */
@@ -111,6 +121,10 @@ export class RunStats {
           break;
         }
         this.succeeded += 1;
+        if (event.cache) {
+          this.countSaving(event.cache, event.savedUsd ?? null, event.usage);
+          break;
+        }
         this.latency.record(event.latencyMs);
         if (event.usage) {
           const billed = event.usage.input_tokens + event.usage.output_tokens;
@@ -141,6 +155,10 @@ export interface SummaryContext {
   now: number;
   warnings: string[];
   thresholds: { errorRate?: number | undefined; rateLimitRate?: number | undefined };
+  /** What earlier runs of this file spent (read back by --resume); this run's spend is the rest. Default 0. */
+  earlierCostUsd?: number;
+  /** Whether answers are reused (--cache or --dedup): the summary then has a `cache` block. */
+  isReusing?: boolean;
 }
 
 export function buildSummary(context: SummaryContext): Summary {
@@ -169,6 +187,7 @@ export function buildSummary(context: SummaryContext): Summary {
       total: roundUsd(totals.cost_usd.total),
       input: roundUsd(totals.cost_usd.input),
       cached_input: roundUsd(totals.cost_usd.cached_input),
+      cache_write_input: roundUsd(totals.cost_usd.cache_write_input),
       output: roundUsd(totals.cost_usd.output),
     },
     by_model: Object.fromEntries(
@@ -188,6 +207,9 @@ export function buildSummary(context: SummaryContext): Summary {
     limits: limitsReport(context.limits, stats, wallSeconds),
     alerts: alertsOf(stats, context.thresholds),
     warnings: [...context.warnings, ...ledger.warnings()],
+    run_cost_usd: roundUsd(Math.max(0, totals.cost_usd.total - (context.earlierCostUsd ?? 0))),
+    requests_without_usage: totals.requests_without_usage,
+    ...(context.isReusing ? { cache: { ...stats.savings, saved_usd: roundUsd(stats.savings.saved_usd) } } : {}),
     stopped_reason: context.stoppedReason,
   };
   return summary;

@@ -2,12 +2,14 @@
 //
 // In:  a Usage (or a Charge for the worst case), a ModelPrice, the tier and
 //      whether the request went through the Batch API.
-// Out: USD, split into uncached input, cached input and output.
+// Out: USD, split into uncached input, cached input, cache-write input and output.
 // Owns: the billing rules below; nothing here reads files or keeps state.
 //
 // Billing rules (OpenAI pricing page and model pages):
-// - `input_tokens` includes the cached ones: uncached input is billed at the
-//   input rate, cached input at the cached rate.
+// - `input_tokens` includes the cached and the cache-write ones: uncached
+//   input is billed at the input rate, cached input at the cached rate, input
+//   written to the prompt cache at the cache-write rate (`cache_write_input`;
+//   the input rate where a model lists none, as older models bill writes).
 // - Reasoning tokens are part of `output_tokens` and are billed once, as output.
 // - Audio tokens are billed here at the text rates of the same side: this
 //   table prices text models, whose usage can report audio tokens only inside
@@ -37,27 +39,31 @@ export interface CostOptions {
 }
 
 export interface CostUsd {
-  /** Uncached input tokens. */
+  /** Uncached input tokens (neither read from nor written to the prompt cache). */
   input: number;
   cached_input: number;
+  /** Input tokens written to the prompt cache. */
+  cache_write_input: number;
   output: number;
   total: number;
 }
 
 const PER_TOKENS = 1_000_000;
 
-/** The rates that apply after tier and long-context adjustments (before the batch discount). */
+/** The rates that apply after tier and long-context adjustments (before the batch discount); cache writes at the input rate where none is listed. */
 export function effectiveRates(
   price: ModelPrice,
   serviceTier: string | null | undefined,
   longContext: boolean,
-): TierPrice {
-  const rates = tierPrice(price, serviceTier);
+): Required<TierPrice> {
+  const tier = tierPrice(price, serviceTier);
+  const rates: Required<TierPrice> = { ...tier, cache_write_input: tier.cache_write_input ?? tier.input };
   const lc = price.long_context;
   if (!longContext || !lc) return rates;
   return {
     input: rates.input * lc.input_multiplier,
     cached_input: rates.cached_input * lc.cached_input_multiplier,
+    cache_write_input: rates.cache_write_input * lc.input_multiplier,
     output: rates.output * lc.output_multiplier,
   };
 }
@@ -69,24 +75,28 @@ export function isLongContext(price: ModelPrice, inputTokens: number): boolean {
 
 /**
  * The cost of `usage` in USD:
- * ((input − cached) × input + cached × cached_input + output × output) / 1M,
+ * ((input − cached − written) × input + cached × cached_input
+ *  + written × cache_write_input + output × output) / 1M,
  * at the tier's rates, times (1 − batchDiscount) for Batch API requests.
  */
 export function costOf(usage: Usage, price: ModelPrice, options: CostOptions): CostUsd {
   const cached = Math.min(usage.cached_input_tokens, usage.input_tokens);
-  const uncached = usage.input_tokens - cached;
+  const written = Math.min(usage.cache_write_input_tokens, usage.input_tokens - cached);
+  const uncached = usage.input_tokens - cached - written;
   const longContext = options.longContext ?? isLongContext(price, usage.input_tokens);
   const rates = effectiveRates(price, options.serviceTier, longContext);
   const factor = options.batch ? 1 - options.batchDiscount : 1;
   const input = ((uncached * rates.input) / PER_TOKENS) * factor;
   const cachedInput = ((cached * rates.cached_input) / PER_TOKENS) * factor;
+  const cacheWriteInput = ((written * rates.cache_write_input) / PER_TOKENS) * factor;
   const output = ((usage.output_tokens * rates.output) / PER_TOKENS) * factor;
-  return { input, cached_input: cachedInput, output, total: input + cachedInput + output };
+  return { input, cached_input: cachedInput, cache_write_input: cacheWriteInput, output, total: input + cachedInput + cacheWriteInput + output };
 }
 
 /**
  * The most a request can cost, for the budget cap: its whole charge at the
- * uncached input rate (no cache discount is assumed) plus its output
+ * dearest input rate (no cache discount is assumed, and every token may be
+ * written to the cache where writes cost more than input) plus its output
  * allowance at the output rate, at the tier's rates, long-context rates when
  * the charge's input alone crosses the threshold, and the batch discount.
  */
@@ -94,5 +104,6 @@ export function worstCaseCostUsd(charge: Charge, price: ModelPrice, options: Cos
   const longContext = options.longContext ?? isLongContext(price, charge.inputTokens);
   const rates = effectiveRates(price, options.serviceTier, longContext);
   const factor = options.batch ? 1 - options.batchDiscount : 1;
-  return ((charge.inputTokens * rates.input + charge.outputTokens * rates.output) / PER_TOKENS) * factor;
+  const inputRate = Math.max(rates.input, rates.cache_write_input);
+  return ((charge.inputTokens * inputRate + charge.outputTokens * rates.output) / PER_TOKENS) * factor;
 }

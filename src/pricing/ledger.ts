@@ -4,8 +4,8 @@
 //      whether it went through the Batch API).
 // Out: totals by model and overall, priced from the integer totals, so the
 //      summary matches the bill to the token instead of summing rounded
-//      per-line costs; a fast running spend for the budget cap; a line's
-//      own cost for its result record.
+//      per-line costs; a line's own cost for its result record; the answers
+//      that carried no usage (their cost is unknown: never counted as free).
 // Owns: the accumulation. Prices come from a PriceTable, arithmetic from cost.ts.
 //
 // Tokens are kept per (model, billed tier, batch or not, long context or
@@ -25,9 +25,11 @@ export interface LedgerEntryOptions {
 export interface LedgerTotals {
   usage: Usage;
   /** Priced models only; unpriced models' tokens are in `usage` but never counted as free here. */
-  cost_usd: { total: number; input: number; cached_input: number; output: number };
-  /** Models answered that have no price, sorted. */
+  cost_usd: { total: number; input: number; cached_input: number; cache_write_input: number; output: number };
+  /** Models answered that have no price, or whose answers carried no usage (cost unknown), sorted. */
   unpriced_models: string[];
+  /** Answers that carried no usage. */
+  requests_without_usage: number;
 }
 
 interface Bucket {
@@ -43,6 +45,7 @@ interface Bucket {
 const USAGE_KEYS = [
   'input_tokens',
   'cached_input_tokens',
+  'cache_write_input_tokens',
   'output_tokens',
   'reasoning_tokens',
   'input_audio_tokens',
@@ -55,6 +58,8 @@ export class CostLedger {
   /** resolvePrice per model name as answered; null = unpriced. */
   private readonly resolved = new Map<string, ResolvedPrice | null>();
   private readonly warningSet = new Set<string>();
+  /** Answers without usage, per model as answered. */
+  private readonly withoutUsage = new Map<string, number>();
 
   constructor(table: PriceTable) {
     this.table = table;
@@ -97,6 +102,15 @@ export class CostLedger {
     }
   }
 
+  /**
+   * Records an answer that carried no usage (OpenAI-compatible servers often
+   * omit it): its tokens and cost are unknown. It counts as a request of its
+   * model, and the model is reported as unpriced, never as free.
+   */
+  addWithoutUsage(model: string): void {
+    this.withoutUsage.set(model, (this.withoutUsage.get(model) ?? 0) + 1);
+  }
+
   /** One request's own cost in USD for its result line, or null when the model is unpriced. */
   lineCostUsd(model: string, usage: Usage, options: LedgerEntryOptions = {}): number | null {
     const resolved = this.priceOf(model);
@@ -126,13 +140,18 @@ export class CostLedger {
       const cost = this.bucketCost(bucket);
       if (cost && totals.cost_usd !== null) totals.cost_usd += cost.total;
     }
+    for (const [model, count] of this.withoutUsage) {
+      const totals = (out[model] ??= { requests: 0, ...emptyUsage(), cost_usd: this.priceOf(model) ? 0 : null });
+      totals.requests += count;
+      totals.requests_without_usage = count;
+    }
     return out;
   }
 
   /** Overall usage (all models), cost (priced models) and the unpriced models. */
   totals(): LedgerTotals {
     const usage = emptyUsage();
-    const cost = { total: 0, input: 0, cached_input: 0, output: 0 };
+    const cost = { total: 0, input: 0, cached_input: 0, cache_write_input: 0, output: 0 };
     const unpriced = new Set<string>();
     for (const bucket of this.buckets.values()) {
       for (const k of USAGE_KEYS) usage[k] += bucket.usage[k];
@@ -143,15 +162,26 @@ export class CostLedger {
       }
       cost.input += c.input;
       cost.cached_input += c.cached_input;
+      cost.cache_write_input += c.cache_write_input;
       cost.output += c.output;
     }
-    cost.total = cost.input + cost.cached_input + cost.output;
-    return { usage, cost_usd: cost, unpriced_models: [...unpriced].sort() };
+    cost.total = cost.input + cost.cached_input + cost.cache_write_input + cost.output;
+    let withoutUsage = 0;
+    for (const [model, count] of this.withoutUsage) {
+      unpriced.add(model);
+      withoutUsage += count;
+    }
+    return { usage, cost_usd: cost, unpriced_models: [...unpriced].sort(), requests_without_usage: withoutUsage };
   }
 
   /** Pricing caveats met so far (fine-tunes at base rates, unpriced tiers, audio at text rates), in order. */
   warnings(): string[] {
-    return [...this.warningSet];
+    const warnings = [...this.warningSet];
+    if (this.withoutUsage.size > 0) {
+      const models = [...this.withoutUsage].map(([model, count]) => `${model} (${count})`).join(', ');
+      warnings.push(`answers without usage: ${models}; their tokens and cost are unknown and not counted (never as free), so cost_usd is a lower bound`);
+    }
+    return warnings;
   }
 
   private bucketCost(bucket: Bucket): CostUsd | null {

@@ -13,6 +13,12 @@ export interface TierPrice {
   input: number;
   /** Input tokens served from the prompt cache; equals `input` where a model has no cache discount. */
   cached_input: number;
+  /**
+   * Input tokens written to the prompt cache, for models that bill cache
+   * writes at their own rate (GPT-5.6 and later: 1.25 × input). Absent: cache
+   * writes are billed as ordinary input, as OpenAI bills them on older models.
+   */
+  cache_write_input?: number;
   /** Output tokens, reasoning tokens included. */
   output: number;
 }
@@ -21,7 +27,8 @@ export interface TierPrice {
  * Long-context surcharge (GPT-5.4 and later): when one request has more than
  * `above_input_tokens` input tokens, the whole request is billed at the
  * multiplied rates ("input and cache rates double and output costs 1.5 times
- * the short-context rate for the full request", OpenAI model pages). The
+ * the short-context rate for the full request", OpenAI model pages). Cache
+ * writes take the input multiplier. The
  * multipliers apply on top of whichever tier rate applies; Batch and Flex
  * discounts then apply to the result.
  */
@@ -64,20 +71,32 @@ export interface ResolvedPrice {
   price: ModelPrice;
   /**
    * How the name was found: `exact`; `prefix` (a dated snapshot such as
-   * gpt-4o-mini-2024-07-18 → gpt-4o-mini); `fine_tune_base` (an `ft:` model
-   * with no fine-tune price listed, priced at its base model's standard rates,
-   * which usually under-counts: OpenAI bills fine-tuned inference higher).
+   * gpt-4o-mini-2024-07-18 → gpt-4o-mini, see VERSION_SUFFIX);
+   * `fine_tune_base` (an `ft:` model with no fine-tune price listed, priced at
+   * its base model's standard rates, which usually under-counts: OpenAI bills
+   * fine-tuned inference higher).
    */
   match: 'exact' | 'prefix' | 'fine_tune_base';
 }
 
 /**
- * Words that, right after a listed name, mean a different modality with
- * prices of its own (audio tokens at many times the text rate): such a model
- * does not resolve by prefix and stays unpriced rather than priced wrong.
- * gpt-4o-audio-preview is not gpt-4o; gpt-4o-mini-tts is not gpt-4o-mini.
+ * What may follow a listed name for a model to share its price: a snapshot
+ * date or version and nothing else. `-2024-07-18` (a dated snapshot), `-0125`
+ * (an older MMDD snapshot), `-007` (a numbered version, text-moderation-007).
+ * Any other word makes a different model with prices of its own, however
+ * close the name: gpt-4o-mini-search-preview, gpt-4o-mini-tts,
+ * gpt-4o-audio-preview, a proxy's gpt-4o-mini-mock. Those stay unpriced (and
+ * so are never counted as free, and are refused under --max-cost) until they
+ * are listed. `-latest` is not a version either: an alias may move to a model
+ * with other prices, so the names that carry it are listed whole
+ * (gpt-5-chat-latest, codex-mini-latest, omni-moderation-latest).
  */
-const OTHER_MODALITY_WORDS = new Set(['audio', 'realtime', 'transcribe', 'tts', 'image']);
+const VERSION_SUFFIX = /^(?:\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])|(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])|\d{3})$/;
+
+/** Whether `suffix` (what follows `name-`) is a snapshot date or version (see VERSION_SUFFIX). */
+export function isVersionSuffix(suffix: string): boolean {
+  return VERSION_SUFFIX.test(suffix);
+}
 
 /** Names sorted longest first, per table (the table is immutable once loaded). */
 const namesByLength = new WeakMap<Record<string, ModelPrice>, string[]>();
@@ -96,9 +115,7 @@ function lookup(models: Record<string, ModelPrice>, model: string): ResolvedPric
   if (exact && Object.hasOwn(models, model)) return { name: model, price: exact, match: 'exact' };
   for (const name of sortedNames(models)) {
     if (model.length > name.length + 1 && model.startsWith(name) && model.charCodeAt(name.length) === 45 /* - */) {
-      const nextWord = model.slice(name.length + 1).split('-', 1)[0] ?? '';
-      if (OTHER_MODALITY_WORDS.has(nextWord)) return null;
-      return { name, price: models[name] as ModelPrice, match: 'prefix' };
+      if (isVersionSuffix(model.slice(name.length + 1))) return { name, price: models[name] as ModelPrice, match: 'prefix' };
     }
   }
   return null;
@@ -108,9 +125,11 @@ function lookup(models: Record<string, ModelPrice>, model: string): ResolvedPric
  * The price of a model as the API named it, or null when it is not listed.
  *
  * 1. An exact (case-insensitive) match.
- * 2. Else the longest listed name that is a prefix of the model followed by
- *    `-`: gpt-4o-2024-08-06 → gpt-4o (not gpt-4o-mini, which is no prefix of
- *    it); gpt-4o-mini-2024-07-18 → gpt-4o-mini.
+ * 2. Else a listed name followed by `-` and a snapshot date or version only
+ *    (VERSION_SUFFIX): gpt-4o-2024-08-06 → gpt-4o; gpt-4o-mini-2024-07-18 →
+ *    gpt-4o-mini; gpt-3.5-turbo-0125 → gpt-3.5-turbo. gpt-4o-mini-mock or
+ *    gpt-4o-mini-search-preview match nothing: unpriced, never priced as a
+ *    sibling.
  * 3. A fine-tune `ft:BASE:org:name:id` resolves `ft:BASE` the same way against
  *    the listed `ft:` entries (fine-tuned inference has its own, higher,
  *    prices); when none is listed it falls back to BASE's own price, marked

@@ -13,7 +13,8 @@
 // ├── TimeoutError         the attempt ran past --timeout
 // ├── InvalidResponseError a 2xx whose body is not JSON (one-off calls, after the attempts ran out)
 // ├── RequestTooLargeError  larger than the whole token budget: that request fails (exit 2)
-// └── BudgetStoreUnavailableError  a shared budget store was lost for too long (exit 3)
+// ├── BudgetStoreUnavailableError  a shared budget store was lost for too long (exit 3)
+// └── WriteError           an output file refused a write, flush or close (exit 1)
 
 export class OaiBatchError extends Error {
   readonly code: string;
@@ -124,6 +125,41 @@ export class RequestTooLargeError extends OaiBatchError {
 export class BudgetStoreUnavailableError extends OaiBatchError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'budget_store_unavailable', 3, options);
+  }
+}
+
+/**
+ * An output file refused a write, a flush or a close (a full disk, a file
+ * size limit, a vanished folder). The run stops (exit 1): what the files
+ * accepted is kept, and --resume completes the rest once there is room.
+ */
+export class WriteError extends OaiBatchError {
+  readonly path: string;
+  constructor(path: string, cause: unknown) {
+    const error = cause as NodeJS.ErrnoException;
+    const reason = error?.code ? `${describeErrno(error.code, error.message)} (${error.code})` : String(error?.message ?? cause);
+    super(`cannot write ${path}: ${reason}; what was written is kept, and --resume completes the rest once this is fixed`, 'write_failed', 1, { cause });
+    this.path = path;
+  }
+}
+
+function describeErrno(code: string, message: string): string {
+  switch (code) {
+    case 'ENOSPC':
+      return 'no space left on the device';
+    case 'EFBIG':
+      return 'the file is larger than this process may write (ulimit -f)';
+    case 'EDQUOT':
+      return 'the disk quota is exhausted';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EROFS':
+      return 'the file system is read-only';
+    case 'EIO':
+      return 'an input/output error on the device';
+    default:
+      return message.replace(/^[A-Z]+: /, '');
   }
 }
 

@@ -8,13 +8,20 @@ export interface ProgressSnapshot {
   /** Bytes read from the input, and its size when known (for % without a pre-pass). */
   bytesRead: number;
   bytesTotal: number | null;
-  /** 0..1 share of the input done, or null when the size is unknown (stdin). */
+  /** Lines this run has to finish (the input's records, or --limit), or null while unknown (stdin still being read). */
+  linesTotal: number | null;
+  /** Lines finished: succeeded (earlier runs' included) plus failed. */
+  linesDone: number;
+  /** 0..1: linesDone ÷ linesTotal, or null while linesTotal is unknown. */
   fraction: number | null;
+  /** From the recent finish rate (the last minute): the lines left at that pace; null before anything finished. */
   etaSeconds: number | null;
   linesRead: number;
   succeeded: number;
   failed: number;
   skipped: number;
+  /** Answers not bought this run or earlier (--cache hits and dedup). */
+  reused: number;
   inFlight: number;
   /** Read but not finished and not in flight: waiting for budget, a slot or a retry. */
   queued: number;
@@ -57,6 +64,10 @@ export type RunEvent =
       requestId: string | null;
       /** The response body (only delivered to subscribers; never logged unless asked). */
       body?: unknown;
+      /** Answered without buying it: from the response cache (`hit`) or by an identical request of this run (`dedup`). `usage` is then what was saved, `costUsd` 0. */
+      cache?: 'hit' | 'dedup';
+      /** What the reused answer would have cost, USD (null when its model has no price). */
+      savedUsd?: number | null;
     }
   | { type: 'progress'; progress: ProgressSnapshot }
   | { type: 'stopping'; reason: StoppedReason; message: string }

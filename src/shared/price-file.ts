@@ -69,7 +69,7 @@ function readJson(path: string, what: string): unknown {
 }
 
 const TOP_LEVEL_KEYS = new Set(['as_of', 'source', 'batch_discount', 'models']);
-const PRICE_KEYS = new Set(['input', 'cached_input', 'output']);
+const PRICE_KEYS = new Set(['input', 'cached_input', 'cache_write_input', 'output']);
 const TIER_KEYS = ['flex', 'priority', 'ultrafast'] as const;
 const MODEL_KEYS = new Set([...PRICE_KEYS, ...TIER_KEYS, 'long_context']);
 const LONG_CONTEXT_KEYS = new Set([
@@ -139,7 +139,7 @@ function parseModelPrice(
   const e = entry as Record<string, unknown>;
   for (const key of Object.keys(e)) {
     if (!MODEL_KEYS.has(key) && !isComment(key)) {
-      fail(`${where}.${key}`, `is not a known field (expected input, cached_input, output, flex, priority, ultrafast, long_context)`);
+      fail(`${where}.${key}`, `is not a known field (expected input, cached_input, cache_write_input, output, flex, priority, ultrafast, long_context)`);
     }
   }
   const price: ModelPrice = parseTierPrice(e, where, fail);
@@ -149,7 +149,7 @@ function parseModelPrice(
     const t = e[tier] as Record<string, unknown>;
     for (const key of Object.keys(t)) {
       if (!PRICE_KEYS.has(key) && !isComment(key)) {
-        fail(`${where}.${tier}.${key}`, 'is not a known field (expected input, cached_input, output)');
+        fail(`${where}.${tier}.${key}`, 'is not a known field (expected input, cached_input, cache_write_input, output)');
       }
     }
     price[tier] = parseTierPrice(t, `${where}.${tier}`, fail);
@@ -180,7 +180,11 @@ function parseModelPrice(
   return price;
 }
 
-/** `cached_input` may be omitted: the model then has no cache discount and it equals `input`. */
+/**
+ * `cached_input` may be omitted: the model then has no cache discount and it
+ * equals `input`. `cache_write_input` may be omitted: cache writes are then
+ * billed as ordinary input (left absent, so a tier does not inherit it).
+ */
 function parseTierPrice(
   e: Record<string, unknown>,
   where: string,
@@ -189,7 +193,9 @@ function parseTierPrice(
   const input = nonNegative(e.input, `${where}.input`, fail);
   const output = nonNegative(e.output, `${where}.output`, fail);
   const cached = e.cached_input === undefined ? input : nonNegative(e.cached_input, `${where}.cached_input`, fail);
-  return { input, cached_input: cached, output };
+  const price: TierPrice = { input, cached_input: cached, output };
+  if (e.cache_write_input !== undefined) price.cache_write_input = nonNegative(e.cache_write_input, `${where}.cache_write_input`, fail);
+  return price;
 }
 
 function nonNegative(value: unknown, where: string, fail: (where: string, problem: string) => never): number {

@@ -13,3 +13,8 @@ export function redact(text: string, secrets: ReadonlyArray<string | undefined>)
   }
   return out;
 }
+
+/** A URL with any user name and password replaced by a marker (a proxy or Redis URL may carry them). */
+export function redactUrlCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1[redacted]@');
+}

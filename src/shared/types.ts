@@ -6,6 +6,9 @@
 /** OpenAI's API base; OPENAI_BASE_URL or --base-url replace it. */
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
+/** Longest accepted input line (--max-line-bytes), bytes: 8 MiB. */
+export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
+
 /** The POST endpoints a line may name (Batch API `url` values). */
 export const ENDPOINTS = [
   '/v1/chat/completions',
@@ -77,8 +80,12 @@ export interface InputProblem {
 
 /** Token counts as the API reported them, normalised across body kinds. */
 export interface Usage {
+  /** All input tokens, cached and cache-write ones included. */
   input_tokens: number;
+  /** Input tokens read from the prompt cache. */
   cached_input_tokens: number;
+  /** Input tokens written to the prompt cache (billed at their own rate by newer models); disjoint from the cached ones. */
+  cache_write_input_tokens: number;
   output_tokens: number;
   reasoning_tokens: number;
   input_audio_tokens: number;
@@ -89,6 +96,7 @@ export function emptyUsage(): Usage {
   return {
     input_tokens: 0,
     cached_input_tokens: 0,
+    cache_write_input_tokens: 0,
     output_tokens: 0,
     reasoning_tokens: 0,
     input_audio_tokens: 0,
@@ -116,6 +124,16 @@ export interface ResultRecord {
   metadata?: unknown;
   /** "batch" for lines that came back through the Batch API. */
   via?: 'batch';
+  /** An answer not bought for this line: from the response cache, or by an identical request of the same run. */
+  cache?: 'hit' | 'dedup';
+}
+
+/** What answers not bought saved (with --cache or --dedup). */
+export interface CacheSavings {
+  hits: number;
+  dedup: number;
+  saved_usd: number;
+  saved_tokens: number;
 }
 
 /** One line of the errors file. */
@@ -175,12 +193,15 @@ export interface ModelTotals {
   requests: number;
   input_tokens: number;
   cached_input_tokens: number;
+  cache_write_input_tokens: number;
   output_tokens: number;
   reasoning_tokens: number;
   input_audio_tokens: number;
   output_audio_tokens: number;
   /** null when the model has no price (then it is listed in `unpriced_models`). */
   cost_usd: number | null;
+  /** Answers of this model that carried no usage (their cost is unknown); absent when none. */
+  requests_without_usage?: number;
 }
 
 export interface Alert {
@@ -203,7 +224,7 @@ export interface Summary {
     timeouts: number;
   };
   usage: Usage;
-  cost_usd: { total: number; input: number; cached_input: number; output: number };
+  cost_usd: { total: number; input: number; cached_input: number; cache_write_input: number; output: number };
   by_model: Record<string, ModelTotals>;
   unpriced_models: string[];
   pricing: { as_of: string; source: string; batch_discount_applied: boolean };
@@ -219,6 +240,12 @@ export interface Summary {
   limits: Record<string, LimitReport>;
   alerts: Alert[];
   warnings: string[];
+  /** This run's spend alone, USD (cost_usd covers the whole file, earlier runs included). */
+  run_cost_usd: number;
+  /** Answers that carried no usage: their cost is unknown, never counted as free. */
+  requests_without_usage: number;
+  /** What the response cache and in-run dedup saved (with --cache or --dedup). */
+  cache?: CacheSavings;
   stopped_reason: StoppedReason | null;
 }
 

@@ -7,14 +7,17 @@
 //
 // Shapes:
 // - chat completions, legacy completions: `prompt_tokens`, `completion_tokens`,
-//   `prompt_tokens_details.{cached_tokens, audio_tokens}`,
+//   `prompt_tokens_details.{cached_tokens, cache_write_tokens, audio_tokens}`,
 //   `completion_tokens_details.{reasoning_tokens, audio_tokens}`;
-// - responses: `input_tokens`, `input_tokens_details.cached_tokens`,
-//   `output_tokens`, `output_tokens_details.reasoning_tokens`;
+// - responses: `input_tokens`, `input_tokens_details.{cached_tokens,
+//   cache_write_tokens}`, `output_tokens`, `output_tokens_details.reasoning_tokens`;
 // - embeddings: `prompt_tokens` (all input);
 // - moderations: no usage at all; the endpoint is free, so all zero (not null).
 // The shape is recognised by its fields, so a body is read right whatever
-// endpoint it was filed under.
+// endpoint it was filed under. Cache-write tokens (`cache_write_tokens` in the
+// openai-openapi spec's CompletionUsage and ResponseUsage) are part of the
+// input tokens, as cached ones are, and distinct from them: the Usage API
+// reports input = uncached + cached + cache-write.
 
 import { emptyUsage, type Endpoint, type Usage } from './types.js';
 
@@ -45,7 +48,7 @@ function has(obj: Record<string, unknown>, key: string): boolean {
 /**
  * Normalised usage of a success body. Detail objects that are missing count
  * as 0. Parts never exceed their whole: cached and input-audio tokens are at
- * most the input tokens; reasoning and output-audio tokens at most the output
+ * most the input tokens, cached plus cache-write tokens too; reasoning and output-audio tokens at most the output
  * tokens (so a malformed body cannot make an uncached count negative).
  */
 export function usageFromBody(url: Endpoint, body: unknown): Usage | null {
@@ -61,6 +64,7 @@ export function usageFromBody(url: Endpoint, body: unknown): Usage | null {
     usage = {
       input_tokens: count(u.input_tokens),
       cached_input_tokens: count(inDetails.cached_tokens),
+      cache_write_input_tokens: count(inDetails.cache_write_tokens),
       output_tokens: count(u.output_tokens),
       reasoning_tokens: count(outDetails.reasoning_tokens),
       input_audio_tokens: count(inDetails.audio_tokens),
@@ -76,6 +80,7 @@ export function usageFromBody(url: Endpoint, body: unknown): Usage | null {
     usage = {
       input_tokens: prompt,
       cached_input_tokens: count(inDetails.cached_tokens),
+      cache_write_input_tokens: count(inDetails.cache_write_tokens),
       output_tokens: count(u.completion_tokens),
       reasoning_tokens: count(outDetails.reasoning_tokens),
       input_audio_tokens: count(inDetails.audio_tokens),
@@ -87,6 +92,7 @@ export function usageFromBody(url: Endpoint, body: unknown): Usage | null {
   }
 
   usage.cached_input_tokens = Math.min(usage.cached_input_tokens, usage.input_tokens);
+  usage.cache_write_input_tokens = Math.min(usage.cache_write_input_tokens, usage.input_tokens - usage.cached_input_tokens);
   usage.input_audio_tokens = Math.min(usage.input_audio_tokens, usage.input_tokens);
   usage.reasoning_tokens = Math.min(usage.reasoning_tokens, usage.output_tokens);
   usage.output_audio_tokens = Math.min(usage.output_audio_tokens, usage.output_tokens);

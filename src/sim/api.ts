@@ -120,6 +120,7 @@ export class ModelApi {
       ids: this.deps.ids,
       createdSec: Math.floor(Date.now() / 1000),
     });
+    if (options.omitUsage) delete (answer.body as { usage?: unknown }).usage;
     const text = JSON.stringify(answer.body);
     if (fault === 'malformed') {
       // A 200 whose JSON stops half-way: not a success, not billed.

@@ -41,6 +41,8 @@ export interface SimulatorOptions {
   rateLimit429Headers?: RateLimit429Headers;
   /** After this many successful answers, every request gets 429 insufficient_quota. Default never. */
   quotaAfterRequests?: number;
+  /** Answer without any `usage` object, as some OpenAI-compatible servers (vLLM, llama.cpp, mocks) do. Default false. */
+  omitUsage?: boolean;
   /** Batch API timing and limits (src/sim/batch.ts). Default: 1 s steps, 24 h window, no enqueued-token limit. */
   batch?: BatchSimulatorOptions;
 }
@@ -74,6 +76,7 @@ export interface ResolvedSimulatorOptions {
   hangMs: number;
   rateLimit429Headers: RateLimit429Headers;
   quotaAfterRequests: number | null;
+  omitUsage: boolean;
   batch: BatchSimulatorOptions;
 }
 
@@ -97,6 +100,7 @@ export function resolveOptions(options: SimulatorOptions = {}): ResolvedSimulato
     hangMs: options.hangMs ?? 600_000,
     rateLimit429Headers: options.rateLimit429Headers ?? 'reset',
     quotaAfterRequests: options.quotaAfterRequests ?? null,
+    omitUsage: options.omitUsage ?? false,
     batch: options.batch ?? {},
   };
 

@@ -221,7 +221,7 @@ const GOLDEN = 0.6180339887498949;
 const SILVER = 0.41421356237309515;
 const BRONZE = 0.30277563773199456;
 
-/** Fills `costs` from the price table: uncached input, cached input and output line items. */
+/** Fills `costs` from the price table: uncached input, cached input, cache-write input and output line items. */
 function priced(event: UsageEvent, serviceTier: string | null): UsageEvent {
   const model = typeof event.dims.model === 'string' ? event.dims.model : null;
   const input = event.metrics.input_tokens;
@@ -230,15 +230,25 @@ function priced(event: UsageEvent, serviceTier: string | null): UsageEvent {
   const resolved = resolvePrice(table, model);
   if (!resolved) return event;
   const cached = Math.min(event.metrics.input_cached_tokens ?? 0, input);
+  const written = Math.min(event.metrics.input_cache_write_tokens ?? 0, input - cached);
   const output = event.metrics.output_tokens ?? 0;
   const cost = costOf(
-    { input_tokens: input, cached_input_tokens: cached, output_tokens: output, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
+    {
+      input_tokens: input,
+      cached_input_tokens: cached,
+      cache_write_input_tokens: written,
+      output_tokens: output,
+      reasoning_tokens: 0,
+      input_audio_tokens: 0,
+      output_audio_tokens: 0,
+    },
     resolved.price,
     { batch: event.dims.batch === true, batchDiscount: table.batch_discount, serviceTier, longContext: false },
   );
   const items: UsageEvent['costs'] = [
-    { lineItem: `${resolved.name}, input`, amountUsd: cost.input, quantity: input - cached },
+    { lineItem: `${resolved.name}, input`, amountUsd: cost.input, quantity: input - cached - written },
     { lineItem: `${resolved.name}, cached input`, amountUsd: cost.cached_input, quantity: cached },
+    { lineItem: `${resolved.name}, cache write input`, amountUsd: cost.cache_write_input, quantity: written },
     { lineItem: `${resolved.name}, output`, amountUsd: cost.output, quantity: output },
   ];
   // Free usage (moderations) is not a cost line.
@@ -275,6 +285,8 @@ class LiveUsage {
     if (kind === 'completions') {
       Object.assign(metrics, {
         input_cached_tokens: event.usage.cached_input_tokens,
+        // Only where the model reports cache writes, as the API's newer field (absent from older reports).
+        ...(event.usage.cache_write_input_tokens > 0 ? { input_cache_write_tokens: event.usage.cache_write_input_tokens } : {}),
         output_tokens: event.usage.output_tokens,
         input_audio_tokens: 0,
         output_audio_tokens: 0,

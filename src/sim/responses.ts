@@ -35,6 +35,15 @@ export function isReasoningModel(model: string): boolean {
   return /^(o1|o3|o4|gpt-5)/.test(model);
 }
 
+/**
+ * Models that bill prompt-cache writes at their own rate (GPT-5.6 and later,
+ * pricing.json's notes): their answers report the prompt tokens written to
+ * the cache (`cache_write_tokens`). Older models report none.
+ */
+export function reportsCacheWrites(model: string): boolean {
+  return /^gpt-(5\.([6-9]|\d{2,})|([6-9]|\d{2,})(\.\d+)?)(-|$)/.test(model);
+}
+
 /** Output length range for a request that sets no output limit. */
 export const UNLIMITED_OUTPUT_TOKENS = 400;
 /** Words of answer text at most; usage, not text length, is what clients bill by. */
@@ -44,7 +53,7 @@ const CACHE_MIN_TOKENS = 1024;
 const CACHE_STEP_TOKENS = 128;
 
 /** Token counts an answer reports, normalised across body kinds (the client's Usage, without audio). */
-export type AnswerUsage = Pick<Usage, 'input_tokens' | 'cached_input_tokens' | 'output_tokens' | 'reasoning_tokens'>;
+export type AnswerUsage = Pick<Usage, 'input_tokens' | 'cached_input_tokens' | 'cache_write_input_tokens' | 'output_tokens' | 'reasoning_tokens'>;
 
 export interface AnswerRequest {
   endpoint: Endpoint;
@@ -97,6 +106,8 @@ interface OutputPlan {
   completionTokens: number;
   reasoningTokens: number;
   cachedTokens: number;
+  /** Prompt tokens written to the cache (models that report cache writes, on a long prompt that missed it). */
+  cacheWriteTokens: number;
 }
 
 function planOutput(request: AnswerRequest, options: { withReasoning: boolean; withCache: boolean }): OutputPlan {
@@ -129,12 +140,21 @@ function planOutput(request: AnswerRequest, options: { withReasoning: boolean; w
   // Reasoning is a share of the completion, never added on top of it.
   const reasoningTokens = Math.floor(completionTokens * reasoningShare);
   const cachedTokens = options.withCache ? cachedTokensOf(request.promptTokens, hash) : 0;
-  return { choices, completionTokens, reasoningTokens, cachedTokens };
+  // A long prompt that missed the cache is written to it: the same prefix a hit would have read.
+  const cacheWriteTokens =
+    options.withCache && cachedTokens === 0 && reportsCacheWrites(request.model) && request.promptTokens >= CACHE_MIN_TOKENS
+      ? cachePrefixOf(request.promptTokens)
+      : 0;
+  return { choices, completionTokens, reasoningTokens, cachedTokens, cacheWriteTokens };
 }
 
 /** About half of long prompts hit the cache: the largest 1024 + 128·k that fits. */
 function cachedTokensOf(promptTokens: number, hash: RequestHash): number {
   if (promptTokens < CACHE_MIN_TOKENS || hash.unit(SALT.cache) >= 0.5) return 0;
+  return cachePrefixOf(promptTokens);
+}
+
+function cachePrefixOf(promptTokens: number): number {
   return CACHE_MIN_TOKENS + CACHE_STEP_TOKENS * Math.floor((promptTokens - CACHE_MIN_TOKENS) / CACHE_STEP_TOKENS);
 }
 
@@ -177,7 +197,9 @@ function chatAnswer(request: AnswerRequest): Answer {
       prompt_tokens: request.promptTokens,
       completion_tokens: plan.completionTokens,
       total_tokens: request.promptTokens + plan.completionTokens,
-      prompt_tokens_details: { cached_tokens: plan.cachedTokens, audio_tokens: 0 },
+      prompt_tokens_details: reportsCacheWrites(request.model)
+        ? { cached_tokens: plan.cachedTokens, cache_write_tokens: plan.cacheWriteTokens, audio_tokens: 0 }
+        : { cached_tokens: plan.cachedTokens, audio_tokens: 0 },
       completion_tokens_details: {
         reasoning_tokens: plan.reasoningTokens,
         audio_tokens: 0,
@@ -239,7 +261,7 @@ function responsesAnswer(request: AnswerRequest): Answer {
     truncation: 'disabled',
     usage: {
       input_tokens: request.promptTokens,
-      input_tokens_details: { cached_tokens: plan.cachedTokens, cache_write_tokens: 0 },
+      input_tokens_details: { cached_tokens: plan.cachedTokens, cache_write_tokens: plan.cacheWriteTokens },
       output_tokens: plan.completionTokens,
       output_tokens_details: { reasoning_tokens: plan.reasoningTokens },
       total_tokens: request.promptTokens + plan.completionTokens,
@@ -301,7 +323,7 @@ function embeddingsAnswer(request: AnswerRequest): Answer {
   return {
     body,
     model,
-    usage: { input_tokens: request.promptTokens, cached_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0 },
+    usage: { input_tokens: request.promptTokens, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0 },
   };
 }
 
@@ -362,7 +384,7 @@ function moderationsAnswer(request: AnswerRequest): Answer {
   const model = answeredModel(request.model);
   const body = { id: `modr-${request.ids.hex(32)}`, model, results };
   // Moderations are free and their answers carry no usage.
-  return { body, model, usage: { input_tokens: 0, cached_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0 } };
+  return { body, model, usage: { input_tokens: 0, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0 } };
 }
 
 // ---------------------------------------------------------------------------
@@ -371,6 +393,7 @@ function usageOf(promptTokens: number, plan: OutputPlan): AnswerUsage {
   return {
     input_tokens: promptTokens,
     cached_input_tokens: plan.cachedTokens,
+    cache_write_input_tokens: plan.cacheWriteTokens,
     output_tokens: plan.completionTokens,
     reasoning_tokens: plan.reasoningTokens,
   };

@@ -12,6 +12,7 @@ export interface BilledTotals {
   requests: number;
   input_tokens: number;
   cached_input_tokens: number;
+  cache_write_input_tokens: number;
   output_tokens: number;
   reasoning_tokens: number;
 }
@@ -95,12 +96,13 @@ export class StatsRecorder {
     if (times === 2) this.duplicates++;
     let totals = this.billed.get(model);
     if (!totals) {
-      totals = { requests: 0, input_tokens: 0, cached_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0 };
+      totals = { requests: 0, input_tokens: 0, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0 };
       this.billed.set(model, totals);
     }
     totals.requests++;
     totals.input_tokens += usage.input_tokens;
     totals.cached_input_tokens += usage.cached_input_tokens;
+    totals.cache_write_input_tokens += usage.cache_write_input_tokens;
     totals.output_tokens += usage.output_tokens;
     totals.reasoning_tokens += usage.reasoning_tokens;
   }

@@ -42,6 +42,10 @@ export function validateRequest(endpoint: Endpoint, body: unknown): Validation {
     model = fields.model;
   }
 
+  // The API refuses parameters it does not know; `custom_id` is the one a JSONL
+  // client most easily leaks into a body (it belongs on the Batch API line).
+  if ('custom_id' in fields) return bad(unknownParameter(endpoint, 'custom_id'));
+
   if (fields.stream === true) {
     return bad(
       apiError(
@@ -87,6 +91,8 @@ export function validateRequest(endpoint: Endpoint, body: unknown): Validation {
       }
       break;
     case '/v1/completions':
+      // Required, though null is allowed (the model then starts a new document).
+      if (!('prompt' in fields)) return bad(missing('prompt'));
       break;
   }
 
@@ -113,6 +119,13 @@ export function validateRequest(endpoint: Endpoint, body: unknown): Validation {
 
 function bad(error: ApiErrorObject): Validation {
   return { ok: false, problem: { status: 400, error } };
+}
+
+/** Chat, completions and embeddings answer in the older wording; responses names the parameter. */
+function unknownParameter(endpoint: Endpoint, param: string): ApiErrorObject {
+  return endpoint === '/v1/responses'
+    ? apiError('invalid_request_error', 'unknown_parameter', `Unknown parameter: '${param}'.`, param)
+    : apiError('invalid_request_error', null, `Unrecognized request argument supplied: ${param}`);
 }
 
 function missing(param: string): ApiErrorObject {

@@ -18,6 +18,8 @@ export interface CliOptions {
   stdin?: string;
   cwd?: string;
   timeoutMs?: number;
+  /** Largest file the CLI may write, KiB (bash's `ulimit -f`): writes past it fail with EFBIG, as on a full disk. */
+  fileSizeLimitKiB?: number;
 }
 
 /** A clean environment: no real keys or proxies leak into tests. */
@@ -32,7 +34,12 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): Record
 }
 
 export function startCli(args: string[], options: CliOptions = {}): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const command = options.fileSizeLimitKiB === undefined ? process.execPath : '/bin/bash';
+  const argv =
+    options.fileSizeLimitKiB === undefined
+      ? [BIN, ...args]
+      : ['-c', `ulimit -f ${options.fileSizeLimitKiB} && exec "$@"`, 'bash', process.execPath, BIN, ...args];
+  const child = spawn(command, argv, {
     env: cleanEnv(options.env),
     cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,11 +1,12 @@
-// The spend cap (--max-cost, DESIGN.md §3): each request reserves its
+// The spend caps (--max-cost for this run, --max-total-cost for the whole
+// file across runs; DESIGN.md §3): each request reserves its
 // worst-case cost before it is sent and settles to the real cost when its
 // answer arrives; nothing is sent whose reservation would pass the cap.
 //
 // In:  a request (its charge, priced at the worst case); later its real cost.
 // Out: a reservation, or null when the cap is reached (the request stays
 //      pending and the run stops); warnings for the summary.
-// Owns: this run's spend and the outstanding reservations. ("Budget" in this
+// Owns: the spend counted against each cap and the outstanding reservations. ("Budget" in this
 // code means the RPM/TPM budgets; money is "spend".)
 
 import { worstCaseCostUsd } from '../../pricing/cost.js';
@@ -17,13 +18,15 @@ export type ReserveResult = 'ok' | 'wait' | 'full';
 /** The arithmetic of one cap: spend + reservations ≤ cap. */
 export class SpendCap {
   readonly capUsd: number;
-  #spentUsd = 0;
+  #spentUsd: number;
   #reservedUsd = 0;
   #outstanding = 0;
   #waiters: Array<() => void> = [];
 
-  constructor(capUsd: number) {
+  /** `spentUsd`: what counts against the cap before this run (--max-total-cost: earlier runs of the file). */
+  constructor(capUsd: number, spentUsd = 0) {
     this.capUsd = capUsd;
+    this.#spentUsd = spentUsd;
   }
 
   get spentUsd(): number {
@@ -34,15 +37,21 @@ export class SpendCap {
     return this.#reservedUsd;
   }
 
+  /** Whether `worstUsd` fits now ('ok'), may fit once in-flight reservations settle ('wait'), or never will ('full'). */
+  check(worstUsd: number): ReserveResult {
+    // A tiny tolerance so float sums of exact prices do not refuse the last cent.
+    if (this.#spentUsd + this.#reservedUsd + worstUsd <= this.capUsd + 1e-12) return 'ok';
+    return this.#outstanding > 0 && this.#spentUsd + worstUsd <= this.capUsd + 1e-12 ? 'wait' : 'full';
+  }
+
   /** Reserves `worstUsd` if spend + reservations + it stay within the cap. */
   reserve(worstUsd: number): ReserveResult {
-    // A tiny tolerance so float sums of exact prices do not refuse the last cent.
-    if (this.#spentUsd + this.#reservedUsd + worstUsd <= this.capUsd + 1e-12) {
+    const result = this.check(worstUsd);
+    if (result === 'ok') {
       this.#reservedUsd += worstUsd;
       this.#outstanding += 1;
-      return 'ok';
     }
-    return this.#outstanding > 0 && this.#spentUsd + worstUsd <= this.capUsd + 1e-12 ? 'wait' : 'full';
+    return result;
   }
 
   /** Resolves when some reservation has been settled or released. */
@@ -71,20 +80,29 @@ export interface Reservation {
   isOpen: boolean;
 }
 
-export interface SpendGuardOptions {
+/** A cap the guard enforces, the flag that set it, and the reason the run stops with when it is reached. */
+export interface CapSetting {
+  flag: '--max-cost' | '--max-total-cost';
+  reason: 'max_cost' | 'max_total_cost';
   capUsd: number;
+  /** Already spent against it before this run (earlier runs, for --max-total-cost). */
+  spentUsd: number;
+}
+
+export interface SpendGuardOptions {
+  caps: CapSetting[];
   /** The listed price of a model, or null (a run under a cap refuses unpriced models before sending). */
   priceOf: (model: string) => ResolvedPrice | null;
   batchDiscount: number;
   /** Aborted when the run stops: waiting reservations give up. */
   stop: AbortSignal;
-  /** The cap is reached: the run must stop. */
-  onReached: (message: string) => void;
+  /** A cap is reached: the run must stop. */
+  onReached: (reason: CapSetting['reason'], message: string) => void;
 }
 
-/** The cap applied to requests: reserve before sending, settle on the answer. */
+/** The caps applied to requests: reserve before sending, settle on the answer. */
 export class SpendGuard {
-  readonly cap: SpendCap;
+  readonly #caps: Array<{ setting: CapSetting; cap: SpendCap }>;
   readonly #o: SpendGuardOptions;
   #reservedDefaultOutput = false;
   #ambiguousAttempts = 0;
@@ -92,7 +110,7 @@ export class SpendGuard {
 
   constructor(options: SpendGuardOptions) {
     this.#o = options;
-    this.cap = new SpendCap(options.capUsd);
+    this.#caps = options.caps.map((setting) => ({ setting, cap: new SpendCap(setting.capUsd, setting.spentUsd) }));
   }
 
   /** Reserves the request's worst-case cost, waiting for in-flight reservations to settle if needed. null = the cap is reached or the run stopped. */
@@ -104,13 +122,18 @@ export class SpendGuard {
     const worst = worstCaseCostUsd(item.charge, price.price, { batchDiscount: this.#o.batchDiscount, serviceTier: tier });
     for (;;) {
       if (this.#o.stop.aborted) return null;
-      const result = this.cap.reserve(worst);
-      if (result === 'ok') return { usd: worst, isOpen: true };
-      if (result === 'full') {
-        this.#o.onReached(`--max-cost ${this.cap.capUsd} reached: stopping before the spend could pass it`);
+      const full = this.#caps.find(({ cap }) => cap.check(worst) === 'full');
+      if (full) {
+        const what = full.setting.flag === '--max-cost' ? "this run's spend" : "the file's total spend (earlier runs included)";
+        this.#o.onReached(full.setting.reason, `${full.setting.flag} ${full.setting.capUsd} reached: stopping before ${what} could pass it`);
         return null;
       }
-      await Promise.race([this.cap.changed(), abortPromise(this.#o.stop)]);
+      const waiting = this.#caps.find(({ cap }) => cap.check(worst) === 'wait');
+      if (!waiting) {
+        for (const { cap } of this.#caps) cap.reserve(worst);
+        return { usd: worst, isOpen: true };
+      }
+      await Promise.race([waiting.cap.changed(), abortPromise(this.#o.stop)]);
     }
   }
 
@@ -140,28 +163,32 @@ export class SpendGuard {
     if (!reservation.isOpen) return;
     reservation.isOpen = false;
     if (actualUsd === null) this.#answersWithoutUsage += 1;
-    this.cap.settle(reservation.usd, actualUsd ?? reservation.usd);
+    for (const { cap } of this.#caps) cap.settle(reservation.usd, actualUsd ?? reservation.usd);
   }
 
   /** Not billed (a final failure, or never sent): the reservation is freed. */
   release(reservation: Reservation): void {
     if (!reservation.isOpen) return;
     reservation.isOpen = false;
-    this.cap.release(reservation.usd);
+    for (const { cap } of this.#caps) cap.release(reservation.usd);
   }
 
   warnings(): string[] {
     const warnings: string[] = [];
-    if (this.#reservedDefaultOutput) warnings.push('some requests set no output limit: --max-cost reserved the default allowance, so the cap is an estimate');
+    if (this.#reservedDefaultOutput) warnings.push(`some requests set no output limit: ${this.#flags()} reserved the default allowance, so the cap is an estimate`);
     if (this.#ambiguousAttempts > 0) {
       warnings.push(
-        `${this.#ambiguousAttempts} attempts timed out or lost their connection and may have been billed: --max-cost counted their worst case as spent`,
+        `${this.#ambiguousAttempts} attempts timed out or lost their connection and may have been billed: ${this.#flags()} counted their worst case as spent`,
       );
     }
     if (this.#answersWithoutUsage > 0) {
-      warnings.push(`${this.#answersWithoutUsage} answers carried no usage: --max-cost counted their worst case as spent`);
+      warnings.push(`${this.#answersWithoutUsage} answers carried no usage: ${this.#flags()} counted their worst case as spent`);
     }
     return warnings;
+  }
+
+  #flags(): string {
+    return this.#caps.map(({ setting }) => setting.flag).join(' and ');
   }
 }
 

@@ -10,9 +10,10 @@ import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { CostLedger } from '../../pricing/ledger.js';
 import { ConfigError, InputError } from '../../shared/errors.js';
+import { isSameInput } from '../../shared/fingerprint.js';
 import { indexResults, type ResumeIndex } from './resume.js';
 import { endpointOfBody } from '../../shared/records.js';
-import type { Summary } from '../../shared/types.js';
+import type { ResultRecord, Summary, Usage } from '../../shared/types.js';
 import { modelOf, serviceTierOf, usageFromBody } from '../../shared/usage.js';
 
 export interface OutputPaths {
@@ -74,6 +75,8 @@ export interface ResumeContext {
   ledger: CostLedger;
   /** Receives notes for the summary. */
   warnings: string[];
+  /** Receives earlier successes that were not bought (`"cache"` lines): they are not billed usage. */
+  onReused?: (record: ResultRecord, usage: Usage | null, model: string | null) => void;
 }
 
 /**
@@ -82,26 +85,45 @@ export interface ResumeContext {
  * keys would now point at other requests.
  */
 export async function prepareResume(context: ResumeContext): Promise<ResumeIndex> {
-  const previous = await readSummary(context.summary);
+  const changed = await inputChangedSince(context.summary, context.input, context.fingerprint);
   const index = await indexResults(context.output, (record) => {
     const body = record.response.body;
     const usage = usageFromBody(endpointOfBody(body), body);
     const model = modelOf(body);
+    if (record.cache) {
+      context.onReused?.(record, usage, model);
+      return;
+    }
     if (usage && model) context.ledger.add(model, usage, { serviceTier: serviceTierOf(body), batch: record.via === 'batch' });
+    else if (model) context.ledger.addWithoutUsage(model);
   });
   if (index.tornBytes > 0) context.warnings.push(`resume cut a torn last line (${index.tornBytes} bytes) from ${context.output}`);
-  const changed = previous?.input?.fingerprint !== undefined && previous.input.fingerprint !== context.fingerprint;
-  if (changed && index.hasLineKeys && !context.force) {
-    throw new InputError(
-      `refusing to resume: ${context.input} changed since ${context.output} was written, and its lines are keyed by line number (line-N), ` +
-        'so the old keys would now point at other requests. Give the lines their own custom_id, start over with --overwrite, ' +
-        'or pass --force if the lines did not move.',
-      'input_changed',
-    );
-  }
-  if (previous === null) context.warnings.push(`no earlier summary at ${context.summary}: could not check that the input is unchanged`);
+  if (changed === true && index.hasLineKeys && !context.force) throw lineKeysMovedError(context.input, context.output);
+  if (changed === null) context.warnings.push(`no earlier summary at ${context.summary}: could not check that the input is unchanged`);
   if (context.input === '-') context.warnings.push('input is stdin: could not check that it is the same input as before');
   return index;
+}
+
+/**
+ * Whether the input changed since the summary at `summaryPath` recorded its
+ * fingerprint (`fingerprint` is the input's now); null when there is no
+ * readable summary to tell.
+ */
+export async function inputChangedSince(summaryPath: string, input: string, fingerprint: string): Promise<boolean | null> {
+  const previous = await readSummary(summaryPath);
+  if (previous === null) return null;
+  const earlier = previous.input?.fingerprint;
+  return earlier !== undefined && !(await isSameInput(input, earlier, fingerprint));
+}
+
+/** The refusal to resume onto `line-N` keys of `output` after `input` changed. */
+function lineKeysMovedError(input: string, output: string): InputError {
+  return new InputError(
+    `refusing to resume: ${input} changed since ${output} was written, and its lines are keyed by line number (line-N), ` +
+      'so the old keys would now point at other requests. Give the lines their own custom_id, start over with --overwrite, ' +
+      'or pass --force if the lines did not move.',
+    'input_changed',
+  );
 }
 
 async function readSummary(path: string): Promise<Partial<Summary> | null> {

@@ -30,11 +30,25 @@ export interface ResumeIndex {
 }
 
 
+export interface IndexOptions {
+  /**
+   * Cut a torn last line away (default true: the file is about to be
+   * appended to). False only reads: for a reader that will not write the
+   * file (batch submit), which must not truncate a file a run may be writing.
+   */
+  repair?: boolean;
+}
+
 /**
  * Indexes the successes in `path` and repairs a torn tail. `onSuccess` sees
  * each first success for a custom_id (to count earlier usage and cost).
  */
-export async function indexResults(path: string, onSuccess: (record: ResultRecord) => void): Promise<ResumeIndex> {
+export async function indexResults(
+  path: string,
+  onSuccess: (record: ResultRecord) => void,
+  options: IndexOptions = {},
+): Promise<ResumeIndex> {
+  const repair = options.repair ?? true;
   const index: ResumeIndex = { done: new KeySet(), succeeded: 0, hasLineKeys: false, tornBytes: 0, unreadableLines: 0 };
   const visit = (text: string): void => {
     if (text.trim() === '') return;
@@ -53,11 +67,12 @@ export async function indexResults(path: string, onSuccess: (record: ResultRecor
   };
 
   if (/\.gz$/i.test(path)) {
-    await indexGzip(path, visit, index);
+    if (repair) await indexGzip(path, visit, index);
+    else await scanGzip(path, visit);
   } else {
     const completeBytes = await forEachCompleteLine(createReadStream(path), visit);
     const { size } = await stat(path);
-    if (size > completeBytes) {
+    if (repair && size > completeBytes) {
       index.tornBytes = size - completeBytes;
       const file = await open(path, 'r+');
       try {

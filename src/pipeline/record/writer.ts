@@ -7,11 +7,14 @@
 // together at the end of that turn, so a killed process loses no answer it
 // had already recorded (only those still in flight); fsync, at least every
 // second, covers a machine crash. A crash can tear at most the last line,
-// and resume cuts a torn tail away.
+// and resume cuts a torn tail away. A write, flush or close that fails (a
+// full disk) rejects with a WriteError naming the file, for that call and
+// every later one: a caller never counts a line the file did not accept.
 
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { constants as zlibConstants, createGzip, type Gzip } from 'node:zlib';
 import { once } from 'node:events';
+import { WriteError } from '../../shared/errors.js';
 
 export interface JsonlWriter {
   readonly path: string;
@@ -52,7 +55,7 @@ class PlainJsonlWriter implements JsonlWriter {
   }
 
   static async open(path: string, options: WriterOptions): Promise<PlainJsonlWriter> {
-    return new PlainJsonlWriter(path, await open(path, options.append ? 'a' : 'w'));
+    return new PlainJsonlWriter(path, await openFile(path, options.append ? 'a' : 'w'));
   }
 
   write(record: unknown): Promise<void> {
@@ -80,9 +83,7 @@ class PlainJsonlWriter implements JsonlWriter {
     this.#buffer = [];
     this.#bufferedBytes = 0;
     this.#dirty = true;
-    this.#writing = this.#writing.then(async () => {
-      await this.#file.write(text);
-    });
+    this.#writing = this.#writing.then(() => writeAll(this.#file, this.path, Buffer.from(text)));
     return this.#writing;
   }
 
@@ -90,12 +91,17 @@ class PlainJsonlWriter implements JsonlWriter {
     await this.#flush();
     if (!this.#dirty) return;
     this.#dirty = false;
-    await this.#file.sync();
+    await this.#file.sync().catch((error: unknown) => {
+      throw new WriteError(this.path, error);
+    });
   }
 
   async close(): Promise<void> {
-    await this.sync();
-    await this.#file.close();
+    try {
+      await this.sync();
+    } finally {
+      await this.#file.close().catch(() => {});
+    }
   }
 }
 
@@ -118,14 +124,14 @@ class GzipJsonlWriter implements JsonlWriter {
     this.#gzip = gzip;
     this.#file = file;
     gzip.on('data', (chunk: Buffer) => {
-      this.#writing = this.#writing.then(async () => {
-        await this.#file.write(chunk);
-      });
+      this.#writing = this.#writing.then(() => writeAll(this.#file, this.path, chunk));
+      // Handled where it is awaited (the next flush or close); no one may be awaiting it yet.
+      this.#writing.catch(() => {});
     });
   }
 
   static async open(path: string, options: WriterOptions): Promise<GzipJsonlWriter> {
-    const file = await open(path, options.append ? 'a' : 'w');
+    const file = await openFile(path, options.append ? 'a' : 'w');
     return new GzipJsonlWriter(path, createGzip(), file);
   }
 
@@ -136,10 +142,10 @@ class GzipJsonlWriter implements JsonlWriter {
   async writeRaw(json: string): Promise<void> {
     this.#dirty = true;
     if (!this.#gzip.write(json + '\n')) await once(this.#gzip, 'drain');
-    this.#nextFlush ??= new Promise<void>((resolve) => {
+    this.#nextFlush ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         this.#nextFlush = null;
-        this.#syncFlush().then(resolve, resolve);
+        this.#syncFlush().then(resolve, reject);
       });
     });
     return this.#nextFlush;
@@ -159,17 +165,56 @@ class GzipJsonlWriter implements JsonlWriter {
     if (!this.#dirty) return;
     this.#dirty = false;
     await this.#syncFlush();
-    await this.#file.sync();
+    await this.#file.sync().catch((error: unknown) => {
+      throw new WriteError(this.path, error);
+    });
   }
 
   async close(): Promise<void> {
-    const ended = once(this.#gzip, 'end');
-    this.#gzip.end();
-    await ended;
-    await this.#writing;
-    await this.#file.sync();
-    await this.#file.close();
+    try {
+      const ended = once(this.#gzip, 'end');
+      this.#gzip.end();
+      await ended;
+      await this.#writing;
+      await this.#file.sync().catch((error: unknown) => {
+        throw new WriteError(this.path, error);
+      });
+    } finally {
+      await this.#file.close().catch(() => {});
+    }
   }
+}
+
+async function openFile(path: string, flags: 'a' | 'w'): Promise<FileHandle> {
+  try {
+    return await open(path, flags);
+  } catch (error) {
+    throw new WriteError(path, error);
+  }
+}
+
+/**
+ * Writes every byte: a write may take fewer bytes than it was given (a disk
+ * nearly full), and the rest must follow, or fail with the reason.
+ */
+async function writeAll(file: FileHandle, path: string, bytes: Buffer): Promise<void> {
+  let offset = 0;
+  try {
+    while (offset < bytes.length) {
+      const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset);
+      if (bytesWritten <= 0) throw Object.assign(new Error('the device took no bytes'), { code: 'EIO' });
+      offset += bytesWritten;
+    }
+  } catch (error) {
+    throw error instanceof WriteError ? error : new WriteError(path, error);
+  }
+}
+
+/** Closes every writer; rejects with the first failure once all are closed (a full disk must not pass unnoticed). */
+export async function closeWriters(...writers: JsonlWriter[]): Promise<void> {
+  const closed = await Promise.allSettled(writers.map((writer) => writer.close()));
+  const failed = closed.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 let temporaryCount = 0;
@@ -179,17 +224,17 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
   // One temporary name per call: two writes of the same path at once must not share (and mix) one file.
   temporaryCount += 1;
   const temporary = `${path}.tmp-${process.pid}-${temporaryCount}`;
-  const file = await open(temporary, 'w');
   try {
-    await file.writeFile(text);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
+    const file = await open(temporary, 'w');
+    try {
+      await file.writeFile(text);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
     await rename(temporary, path);
   } catch (error) {
     await unlink(temporary).catch(() => {});
-    throw error;
+    throw new WriteError(path, error);
   }
 }

@@ -14,6 +14,7 @@
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
 import type OpenAI from 'openai';
 import { ConnectionError, TimeoutError } from '../../shared/errors.js';
+import { redactUrlCredentials } from '../../shared/redact.js';
 import type { HeaderMap } from '../../shared/headers.js';
 import type { Readable } from 'node:stream';
 
@@ -394,4 +395,10 @@ class SdkTransport implements Transport {
   async destroy(): Promise<void> {
     await this.#dispatcher.destroy();
   }
+}
+
+/** The server as messages name it: the base URL, and the proxy when one is in use (credentials hidden). */
+export function describeTarget(transport: TransportOptions): string {
+  const proxy = proxyFor(transport.baseUrl, transport.env ?? process.env);
+  return proxy ? `${transport.baseUrl} through the proxy ${redactUrlCredentials(proxy)}` : transport.baseUrl;
 }

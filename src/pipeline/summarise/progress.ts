@@ -11,8 +11,9 @@ import type { RunStats } from '../summarise.js';
 export interface ProgressInputs {
   now: number;
   stats: RunStats;
-  /** Bytes read from the input when the last line was taken, and now; the input's size when known. */
-  bytesAtLastLine: number;
+  /** Lines to finish this run: the input's records (or --limit of them); null while unknown. */
+  linesToDo: number | null;
+  /** Bytes read from the input, and its size when known. */
   bytesRead: number;
   bytesTotal: number | null;
   inFlight: number;
@@ -23,28 +24,32 @@ export interface ProgressInputs {
   limits: Record<string, ModelLimitState>;
 }
 
+/**
+ * The share done is lines finished ÷ lines to do (not bytes read, which runs
+ * far ahead of the answers), and the ETA is the lines left at the recent
+ * finish rate (lines an earlier run finished are done, but were not finished
+ * at any rate of this run).
+ */
 export function progressOf(p: ProgressInputs): ProgressSnapshot {
   const s = p.stats;
   const done = s.succeeded + s.failed;
-  const readShare = p.bytesTotal ? Math.min(1, p.bytesAtLastLine / p.bytesTotal) : null;
-  const fraction = readShare === null ? null : s.lines > 0 ? readShare * (done / s.lines) : 0;
-  const elapsedSeconds = (p.now - s.startedAt) / 1000;
-  const doneThisRun = done - s.skipped;
-  const fractionThisRun = fraction === null || readShare === null ? null : fraction - (s.lines > 0 ? readShare * (s.skipped / s.lines) : 0);
-  const etaSeconds =
-    fraction !== null && fractionThisRun !== null && fractionThisRun > 0 && doneThisRun > 0
-      ? (elapsedSeconds * (1 - fraction)) / fractionThisRun
-      : null;
+  const total = p.linesToDo === null ? null : Math.max(p.linesToDo, done);
+  const fraction = total === null ? null : total === 0 ? 1 : done / total;
+  const finishedPerSecond = s.requestsWindow.perMinute(p.now) / 60;
+  const etaSeconds = total === null ? null : total - done === 0 ? 0 : finishedPerSecond > 0 ? (total - done) / finishedPerSecond : null;
   return {
-    elapsedSeconds,
+    elapsedSeconds: (p.now - s.startedAt) / 1000,
     bytesRead: p.bytesRead,
     bytesTotal: p.bytesTotal,
+    linesTotal: total,
+    linesDone: done,
     fraction,
     etaSeconds,
     linesRead: s.lines,
     succeeded: s.succeeded,
     failed: s.failed,
     skipped: s.skipped,
+    reused: s.savings.hits + s.savings.dedup,
     inFlight: p.inFlight,
     queued: p.queued,
     retries: s.retries,

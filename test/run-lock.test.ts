@@ -1,0 +1,53 @@
+// One run at a time per results file: a second run refuses (exit 1, naming
+// the holder's pid) instead of appending duplicates; a lock a killed run
+// left behind is taken over. The CLI as real child processes.
+
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import type { ResultRecord } from '../src/shared/types.js';
+import { runCli, startCli } from './support/cli.js';
+import { chatLine, readJsonl, writeJsonl } from './support/files.js';
+import { perTestFixture } from './support/fixture.js';
+
+const KEY = 'sk-test-key-123456';
+const { dir, simulator } = perTestFixture(KEY);
+
+async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+describe('one run per results file', () => {
+  it('refuses a second run while the first holds the results file, then takes over the lock the first left when killed', async () => {
+    const s = await simulator({ latencyMs: 200 });
+    const input = dir.file('locked.jsonl');
+    await writeJsonl(input, Array.from({ length: 600 }, (_, i) => chatLine(i)));
+    const env = { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: s.url };
+    const lock = dir.file('locked.results.jsonl.lock');
+
+    const first = startCli(['run', input, '-q', '--concurrency', '4'], { env });
+    await waitFor(() => existsSync(lock));
+    expect(await readFile(lock, 'utf8')).toBe(String(first.child.pid));
+
+    const second = await runCli(['run', input, '--resume', '-q'], { env });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`another oai-batch command (pid ${first.child.pid}) is working on ${dir.file('locked.results.jsonl')}`);
+
+    first.child.kill('SIGKILL');
+    await first.done;
+    expect(existsSync(lock)).toBe(true); // a killed run cannot clean up
+
+    const third = await runCli(['run', input, '--resume', '-q'], { env });
+    expect(third.stderr).toBe('');
+    expect(third.code).toBe(0);
+    expect(existsSync(lock)).toBe(false);
+    const ids = (await readJsonl<ResultRecord>(dir.file('locked.results.jsonl'))).map((r) => r.custom_id);
+    expect(new Set(ids).size).toBe(600);
+    expect(ids).toHaveLength(600);
+  }, 120_000);
+});
