@@ -6,15 +6,14 @@ import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { RunOptions } from '../src/pipeline/options.js';
 import { runBatch } from '../src/pipeline/run.js';
-import { loadPriceTable } from '../src/shared/price-file.js';
 import type { ResultRecord, Summary } from '../src/shared/types.js';
 import type { Simulator } from '../src/sim/server.js';
 import { cacheKey, canonicalJson, openResponseCache } from '../src/stores/response-cache.js';
 import { runCli, startCli } from './support/cli.js';
 import { readJson, readJsonl, writeJsonl } from './support/files.js';
 import { perTestFixture } from './support/fixture.js';
+import { runOptionsFor } from './support/run.js';
 
-const prices = loadPriceTable();
 const KEY = 'sk-test-key-123456';
 const { dir, simulator } = perTestFixture(KEY);
 
@@ -26,18 +25,7 @@ const ask = (text: string, extra: Record<string, unknown> = {}): Record<string, 
 });
 
 function options(input: string, s: Simulator, extra: Partial<RunOptions> = {}): RunOptions {
-  const stem = input.replace(/\.jsonl$/, '');
-  return {
-    input,
-    output: `${stem}.results.jsonl`,
-    errors: `${stem}.errors.jsonl`,
-    summary: `${stem}.summary.json`,
-    transport: { baseUrl: s.url, apiKey: KEY },
-    prices,
-    timeoutMs: 5000,
-    overwrite: true,
-    ...extra,
-  };
+  return runOptionsFor(input, s, KEY, { overwrite: true, ...extra });
 }
 
 /** Answers the simulator sold (every request is answered: no faults, no limits in these tests). */
@@ -246,4 +234,25 @@ describe('oai-batch cache and estimate --cache', () => {
     expect(result.stdout).toContain('removed 2 entries older than 30d');
     expect(JSON.parse((await runCli(['cache', 'stats', cachePath, '--format', 'json'])).stdout)).toMatchObject({ entries: 2 });
   });
+});
+
+describe('batch download --cache', () => {
+  it('stores the answers that came back through the Batch API, and a later run --cache buys none of them (saved at the batch price)', async () => {
+    const input = dir.file('batched.jsonl');
+    await writeJsonl(input, Array.from({ length: 30 }, (_, i) => ask(`batched ${i}`)));
+    const cachePath = dir.file('batched.lmdb');
+    const batch = await runCli(['batch', 'submit', input, '--simulate', '-q', `--cache=${cachePath}`, '--summary', dir.file('batch.summary.json'), '-o', dir.file('batch.results.jsonl')]);
+    expect(batch.code).toBe(0);
+    const batchSummary = await readJson<Summary>(dir.file('batch.summary.json'));
+    expect(batchSummary.requests.succeeded).toBe(30);
+
+    const run = await runCli(['run', input, '--simulate', '-q', '--overwrite', `--cache=${cachePath}`]);
+    expect(run.code).toBe(0);
+    const summary = await readJson<Summary>(dir.file('batched.summary.json'));
+    expect(summary.attempts.total).toBe(0);
+    expect(summary.cache).toMatchObject({ hits: 30, dedup: 0 });
+    expect(summary.cache?.saved_usd).toBeCloseTo(batchSummary.cost_usd.total, 9);
+    const results = await readJsonl<ResultRecord>(dir.file('batched.results.jsonl'));
+    expect(results.every((r) => r.cache === 'hit' && r.cost_usd === 0)).toBe(true);
+  }, 60_000);
 });

@@ -18,7 +18,7 @@ import { parseArgs } from './support/argv.js';
 type Env = Record<string, string | undefined>;
 
 function runOptions(argv: string[], env: Env = {}): RunCliOptions {
-  return runOptionsFromArgs(parseArgs('run <input>', runBuilder, ['run', ...argv]), { env, cwd: '/work' });
+  return runOptionsFromArgs(parseArgs('run <input>', runBuilder, ['run', ...argv]), { env: { HOME: '/home/u', ...env }, cwd: '/work' });
 }
 
 function simulateOptions(argv: string[]): SimulateCliOptions {
@@ -59,6 +59,10 @@ describe('run: argv → options', () => {
       maxAttempts: 6,
       timeoutMs: 120_000,
       maxCostUsd: undefined,
+      maxTotalCostUsd: undefined,
+      cachePath: undefined,
+      cacheTtlMs: undefined,
+      dedup: false,
       resume: false,
       overwrite: false,
       force: false,
@@ -76,7 +80,6 @@ describe('run: argv → options', () => {
       reportPath: undefined,
       failOnErrorRate: undefined,
       failOnRateLimitRate: undefined,
-      dedup: false,
       tracing: { enabled: false },
     });
   });
@@ -108,6 +111,11 @@ describe('run: argv → options', () => {
     ['--metrics-port and --metrics-linger', ['in.jsonl', '--metrics-port', '9464', '--metrics-linger', '15'], { metricsPort: 9464, metricsLingerSeconds: 15 }],
     ['the alert thresholds', ['in.jsonl', '--fail-on-error-rate', '0.05', '--fail-on-429-rate', '0'], { failOnErrorRate: 0.05, failOnRateLimitRate: 0 }],
     ['--simulate', ['in.jsonl', '--simulate'], { connection: expect.objectContaining({ simulate: true }) as RunCliOptions['connection'] }],
+    ['--max-total-cost', ['in.jsonl', '--max-total-cost', '5'], { maxTotalCostUsd: 5 }],
+    ['--cache without a path: the default, and --dedup', ['in.jsonl', '--cache'], { cachePath: '/home/u/.cache/oai-batch/responses.lmdb', dedup: true }],
+    ['--cache=PATH and --cache-ttl', ['in.jsonl', '--cache=c.lmdb', '--cache-ttl', '30d'], { cachePath: 'c.lmdb', cacheTtlMs: 30 * 86_400_000, dedup: true }],
+    ['--cache PATH after the input', ['in.jsonl', '--cache', 'c.lmdb'], { input: 'in.jsonl', cachePath: 'c.lmdb' }],
+    ['--dedup alone', ['in.jsonl', '--dedup'], { cachePath: undefined, dedup: true }],
   ])('reads %s', (_name, argv, expected) => {
     expect(runOptions(argv)).toMatchObject(expected);
   });
@@ -174,6 +182,9 @@ describe('run: argv → options', () => {
     ['--base-url not-a-url', ['--base-url', 'not-a-url'], 'Expected `base-url` to be an http(s) URL, got `not-a-url`'],
     ['--base-url ftp://…', ['--base-url', 'ftp://example.com/v1'], 'Expected `base-url` to be an http(s) URL, got `ftp://example.com/v1`'],
     ['an empty -o', ['-o', ''], 'Expected `output` to be a non-empty string, got ``'],
+    ['--max-total-cost -1', ['--max-total-cost', '-1'], 'Expected `max-total-cost` to be a number ≥ 0, got `-1`'],
+    ['--cache-ttl without --cache', ['--cache-ttl', '30d'], '--cache-ttl needs --cache'],
+    ['--cache-ttl soon', ['--cache', '--cache-ttl', 'soon'], 'Expected `cache-ttl` to be a duration such as 30d, 12h or 45m, got `soon`'],
   ])('refuses %s with a message naming the flag', (_name, argv, message) => {
     expect(configErrorOf(() => runOptions(['in.jsonl', ...argv]))).toBe(message);
   });
@@ -227,6 +238,7 @@ describe('simulate: argv → options', () => {
         faultsEveryAttempt: false,
         seed: 1,
         rateLimit429Headers: 'reset',
+        batch: { stepMs: 1000 },
       },
     });
   });
@@ -243,6 +255,7 @@ describe('simulate: argv → options', () => {
     ['--rate-limit-headers none', ['--rate-limit-headers', 'none'], { rateLimit429Headers: 'none' }],
     ['--api-key', ['--api-key', 'sk-only-this'], { apiKey: 'sk-only-this' }],
     ['--quota-after', ['--quota-after', '100'], { quotaAfterRequests: 100 }],
+    ['--batch-seconds', ['--batch-seconds', '2.5'], { batch: { stepMs: 2500 } }],
   ])('reads %s', (_name, argv, expected) => {
     expect(simulateOptions(argv).simulator).toMatchObject(expected);
   });
@@ -258,6 +271,7 @@ describe('simulate: argv → options', () => {
     ['a rate without a fault', ['--faults', '=0.1'], 'Expected `faults` like 500=0.1,reset=0.02 (rates 0..1), got `=0.1`'],
     ['a rate that is not a number', ['--faults', '500=often'], 'Expected `faults` like 500=0.1,reset=0.02 (rates 0..1), got `500=often`'],
     ['--quota-after -1', ['--quota-after', '-1'], 'Expected `quota-after` to be an integer ≥ 0, got `-1`'],
+    ['--batch-seconds 0', ['--batch-seconds', '0'], 'Expected `batch-seconds` to be a number between 0.001 and 86400, got `0`'],
   ])('refuses %s', (_name, argv, message) => {
     expect(configErrorOf(() => simulateOptions(argv))).toBe(message);
   });

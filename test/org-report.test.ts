@@ -226,13 +226,14 @@ describe('formats', () => {
     expect(result.stderr).toContain(isoDate(SPIKE));
   });
 
-  it('table shows the rows, totals, anomalies and the charts under them', async () => {
+  it('table shows per-day totals, the top groups, anomalies and the charts under them', async () => {
     const result = await cli(['usage', ...range]);
     expect(result.code).toBe(0);
     const out = result.stdout;
     expect(out).toMatch(/^Usage: completions · .* UTC · 1d buckets · grouped by model\n/);
-    expect(out).toMatch(/│ bucket \(UTC\)\s+│ model\s+│\s+input │\s+cached │\s+output │/);
-    expect(out).toMatch(/total \(\d+ rows\)/);
+    expect(out).toMatch(/│ day \(UTC\)\s+│\s+input │\s+cached │\s+output │/);
+    expect(out).toMatch(/│ model\s+│\s+input │\s+cached │\s+output │.*│\s+share │/);
+    expect(out).toMatch(/\d+ rows in all: --format csv or --format json prints every one\./);
     expect(out).toContain(`Anomalies in daily tokens`);
     expect(out).toContain(`  ${isoDate(SPIKE)}  `);
     // The asciichart line chart, sparklines, and share bars.

@@ -190,6 +190,16 @@ describe('renderRunReport', () => {
     expect(html.match(/data-chart=/g)).toHaveLength(4);
     expect(html).toContain('rate_limit_rate 0.333333 &gt; 0.1');
   });
+
+  it("shows what the cache saved and this run's spend apart from the file's", () => {
+    const timeline = new RunTimeline();
+    timeline.onEvent(started);
+    const summary = summaryOf({ run_cost_usd: 0.001, cache: { hits: 1234, dedup: 5, saved_usd: 0.25, saved_tokens: 45_678 } });
+    const html = renderRunReport({ summary, series: timeline.series(), latency: timeline.latency() });
+    expect(html).toContain('1,234 from the cache · 5 by an identical request · saved');
+    expect(html).toContain('45,678 tokens');
+    expect(html).toMatch(/this run · .* the whole file/);
+  });
 });
 
 function cliIO(env: Record<string, string> = {}): { io: CliIO; stderr: () => string } {

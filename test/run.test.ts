@@ -13,24 +13,14 @@ import type { ErrorRecord, ResultRecord } from '../src/shared/types.js';
 import type { RunEvent } from '../src/shared/events.js';
 import { batchLine, chatLine, readJsonl, writeJsonl } from './support/files.js';
 import { perTestFixture } from './support/fixture.js';
+import { runOptionsFor } from './support/run.js';
 
 const prices = loadPriceTable();
 const { dir, simulator } = perTestFixture('sk-test-key-123456');
 
 
 function options(input: string, s: Simulator, extra: Partial<RunOptions> = {}): RunOptions {
-  const stem = input.replace(/\.jsonl$/, '');
-  return {
-    input,
-    output: `${stem}.results.jsonl`,
-    errors: `${stem}.errors.jsonl`,
-    summary: `${stem}.summary.json`,
-    transport: { baseUrl: s.url, apiKey: 'sk-test-key-123456' },
-    prices,
-    timeoutMs: 5000,
-    random: () => 0.01, // near-zero jitter keeps retries fast
-    ...extra,
-  };
+  return runOptionsFor(input, s, 'sk-test-key-123456', { random: () => 0.01, ...extra });
 }
 
 /** The text an answer carries, for any body kind. */

@@ -9,12 +9,12 @@ import { sendWithRetry, type SendDeps, type SendResult } from '../src/pipeline/s
 import { Slots } from '../src/pipeline/send/slots.js';
 import type { HttpRequest, HttpResponse, Transport } from '../src/pipeline/send/transport.js';
 import type { RunEvent } from '../src/shared/events.js';
-import { loadPriceTable } from '../src/shared/price-file.js';
 import type { Simulator } from '../src/sim/server.js';
 import type { BucketRates, BudgetStore, SharedModelState, TakeResult } from '../src/stores/budget-store.js';
 import { MemoryBudgetStore } from '../src/stores/memory-budget.js';
 import { chatLine, writeJsonl } from './support/files.js';
 import { perTestFixture } from './support/fixture.js';
+import { runOptionsFor } from './support/run.js';
 
 const ok = (): HttpResponse => ({ status: 200, headers: {}, text: '{"ok":true}', json: { ok: true }, requestId: 'req_1' });
 
@@ -127,21 +127,10 @@ describe('the send stage', () => {
   });
 });
 
-const prices = loadPriceTable();
 const { dir, simulator } = perTestFixture('sk-test-key-123456');
 
 function runOptions(input: string, s: Simulator, extra: Partial<RunOptions> = {}): RunOptions {
-  const stem = input.replace(/\.jsonl$/, '');
-  return {
-    input,
-    output: `${stem}.results.jsonl`,
-    errors: `${stem}.errors.jsonl`,
-    summary: `${stem}.summary.json`,
-    transport: { baseUrl: s.url, apiKey: 'sk-test-key-123456' },
-    prices,
-    timeoutMs: 5000,
-    ...extra,
-  };
+  return runOptionsFor(input, s, 'sk-test-key-123456', { ...extra });
 }
 
 /** A BudgetStore that counts the calls it gets and delegates to the in-memory one. */

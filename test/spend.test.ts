@@ -5,27 +5,16 @@
 import { describe, expect, it } from 'vitest';
 import type { RunOptions } from '../src/pipeline/options.js';
 import { runBatch } from '../src/pipeline/run.js';
-import { loadPriceTable } from '../src/shared/price-file.js';
 import type { ResultRecord } from '../src/shared/types.js';
 import type { Simulator } from '../src/sim/server.js';
 import { chatLine, readJsonl, writeJsonl } from './support/files.js';
 import { perTestFixture } from './support/fixture.js';
+import { runOptionsFor } from './support/run.js';
 
-const prices = loadPriceTable();
 const { dir, simulator } = perTestFixture('sk-test-key-123456');
 
 function options(input: string, s: Simulator, extra: Partial<RunOptions> = {}): RunOptions {
-  const stem = input.replace(/\.jsonl$/, '');
-  return {
-    input,
-    output: `${stem}.results.jsonl`,
-    errors: `${stem}.errors.jsonl`,
-    summary: `${stem}.summary.json`,
-    transport: { baseUrl: s.url, apiKey: 'sk-test-key-123456' },
-    prices,
-    timeoutMs: 5000,
-    ...extra,
-  };
+  return runOptionsFor(input, s, 'sk-test-key-123456', { ...extra });
 }
 
 const miniLine = (i: number): Record<string, unknown> => chatLine(2 * i); // even lines are gpt-4o-mini

@@ -74,7 +74,8 @@ describe('a server nothing connects to', () => {
     expect(exitCode).toBe(1);
     expect(summary.stopped_reason).toBe('unreachable');
     const stopping = events.find((e) => e.type === 'stopping') as Extract<RunEvent, { type: 'stopping' }>;
-    expect(stopping.message).toContain(`through the proxy http://[redacted]@127.0.0.1:${proxyPort}`);
+    expect(stopping.message).toContain('nothing connects to http://api.example.invalid/v1 (');
+    expect(stopping.message).toContain(`the proxy http://127.0.0.1:${proxyPort}`);
     expect(stopping.message).not.toContain('secret');
   }, 60_000);
 });

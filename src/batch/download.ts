@@ -24,6 +24,8 @@ import { readLines } from '../pipeline/read.js';
 import type { KeySet } from '../shared/keyset.js';
 import { closeWriters, openJsonlWriter, writeFileAtomic, type JsonlWriter } from '../pipeline/record/writer.js';
 import { lockFile } from '../shared/lock.js';
+import { cacheKey, openResponseCache, type ResponseCache } from '../stores/response-cache.js';
+import { randomBytes } from 'node:crypto';
 import { checkOutputs, exists, prepareResume } from '../pipeline/record/outputs.js';
 import type { ResumeIndex } from '../pipeline/record/resume.js';
 import { RunStats, buildSummary, exitCodeOf } from '../pipeline/summarise.js';
@@ -57,6 +59,8 @@ export interface DownloadOptions {
   /** The API base in use; must be the manifest's. */
   baseUrl: string;
   now?: () => number;
+  /** Store each answer in the response cache at this path (--cache), at its batch price; a cache that cannot be used is a warning. */
+  cachePath?: string | undefined;
 }
 
 export interface DownloadResult {
@@ -73,6 +77,8 @@ interface Needed {
   part: number;
   /** 1-based position in its part's file (the `line` of the API's validation errors). */
   index: number;
+  /** The request's response-cache key (with --cache). */
+  cacheKey: string | undefined;
 }
 
 export async function downloadResults(api: BatchApi, options: DownloadOptions): Promise<DownloadResult> {
@@ -107,7 +113,8 @@ async function download(
   const ended = new Map<number, ManifestPart>();
   for (const part of manifest.parts) if (isPartEnded(part)) ended.set(part.part, part);
 
-  const stats = new RunStats(Date.parse(manifest.created_at) || now());
+  const span = batchSpanMs(manifest.parts);
+  const stats = new RunStats(span.createdMs ?? (Date.parse(manifest.created_at) || now()));
   const ledger = new CostLedger(options.prices);
   const warnings: string[] = [];
   let resume: ResumeIndex | null = null;
@@ -118,6 +125,7 @@ async function download(
   const earlierCostUsd = ledger.totals().cost_usd.total;
 
   const nextId = recordIds();
+  const cache = await openCache(options.cachePath, warnings);
   const results = await openJsonlWriter(options.output, { append: resume !== null });
   const errors = await openJsonlWriter(options.errors, { append: false });
   try {
@@ -144,7 +152,13 @@ async function download(
           stats.skipped += 1;
           stats.succeeded += 1;
         } else if (ended.has(part.part)) {
-          needed.set(item.customId, { line: item.line, metadata: item.metadata, part: part.part, index });
+          needed.set(item.customId, {
+            line: item.line,
+            metadata: item.metadata,
+            part: part.part,
+            index,
+            cacheKey: cache ? cacheKey(item.url, item.body) : undefined,
+          });
         }
       },
       skip: (item) => leftOut?.has(item.line) ?? false,
@@ -167,7 +181,7 @@ async function download(
     stats.lines = split.lines;
 
     // 2. Each ended part's output and error files, one file in memory at a time.
-    const merger = new AnswerMerger(results, errors, needed, ledger, stats);
+    const merger = new AnswerMerger(results, errors, needed, ledger, stats, cache, now);
     const folder = await mkdtemp(join(tmpdir(), 'oai-batch-download-'));
     try {
       for (const part of ended.values()) {
@@ -196,6 +210,7 @@ async function download(
     }
   } finally {
     await closeWriters(results, errors);
+    await cache?.store.close();
   }
 
   for (const part of manifest.parts) {
@@ -218,8 +233,9 @@ async function download(
     input: { path: options.input, fingerprint },
     limits: {},
     stoppedReason: null,
-    finished: true,
-    now: now(),
+    finished: span.endedMs !== null,
+    // The batches' own span: answers arrive when a batch ends, not when they are downloaded.
+    now: span.endedMs ?? now(),
     warnings,
     thresholds: {},
     earlierCostUsd,
@@ -227,6 +243,32 @@ async function download(
   await writeFileAtomic(options.summary, JSON.stringify(summary, null, 2) + '\n');
     // Parts still running: like a run stopped early (exit 3); download --resume continues.
   return { summary, exitCode: pendingParts.length > 0 ? 3 : exitCodeOf(summary), pendingParts: pendingParts.length };
+}
+
+/**
+ * When the batches ran, by the API's clock: the first current batch's
+ * creation and, once every created batch has ended, the last end (null while
+ * one still runs, or for manifests that kept no creation time).
+ */
+export function batchSpanMs(parts: readonly ManifestPart[]): { createdMs: number | null; endedMs: number | null } {
+  const created = parts.filter((part) => part.state === 'submitted');
+  const createdAt = created.flatMap((part) => (typeof part.created_at === 'number' ? [part.created_at] : []));
+  const endedAt = created.flatMap((part) => (part.ended_at === null ? [] : [part.ended_at]));
+  return {
+    createdMs: createdAt.length === 0 ? null : Math.min(...createdAt) * 1000,
+    endedMs: created.length === 0 || endedAt.length < created.length ? null : Math.max(...endedAt) * 1000,
+  };
+}
+
+/** The response cache answers are stored in (--cache); one that cannot be used is a warning, never a failed download. */
+async function openCache(path: string | undefined, warnings: string[]): Promise<{ store: ResponseCache; runId: string } | null> {
+  if (path === undefined) return null;
+  try {
+    return { store: await openResponseCache(path), runId: `batch-${randomBytes(6).toString('hex')}` };
+  } catch (error) {
+    warnings.push(`the response cache ${path} cannot be used (${(error as Error).message}): the answers were not stored in it`);
+    return null;
+  }
 }
 
 /** Turns answer lines into result and error records, each custom_id at most once. */
@@ -239,6 +281,8 @@ class AnswerMerger {
     private readonly needed: Map<string, Needed>,
     private readonly ledger: CostLedger,
     private readonly stats: RunStats,
+    private readonly cache: { store: ResponseCache; runId: string } | null,
+    private readonly now: () => number,
   ) {}
 
   /** Merges every line of a downloaded output or error file, streamed: one line in memory at a time. */
@@ -295,6 +339,16 @@ class AnswerMerger {
       record.via = 'batch';
       await this.results.write(record);
       this.stats.succeeded += 1;
+      if (this.cache && entry.cacheKey) {
+        this.cache.store.put(entry.cacheKey, {
+          storedAt: this.now(),
+          runId: this.cache.runId,
+          status: response.status_code,
+          requestId: response.request_id,
+          body: JSON.stringify(body),
+          batch: true,
+        });
+      }
       return;
     }
 

@@ -54,6 +54,8 @@ export interface ManifestPart {
   errors: BatchErrorData[];
   output_file_id: string | null;
   error_file_id: string | null;
+  /** When the current batch was created (Unix s, the API's clock), or null (absent from manifests written before it was kept). */
+  created_at?: number | null;
   /** When the current batch ended (Unix s, the API's clock), or null. */
   ended_at: number | null;
   /** Earlier batches of this part that the API refused for the enqueued-token limit (failed_at: Unix s, the API's clock). */

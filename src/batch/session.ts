@@ -202,6 +202,7 @@ export class BatchSession {
     part.errors = batch.errors?.data ?? [];
     part.output_file_id = batch.output_file_id ?? null;
     part.error_file_id = batch.error_file_id ?? null;
+    part.created_at = typeof batch.created_at === 'number' ? batch.created_at : null;
     part.ended_at = batch.completed_at ?? batch.failed_at ?? batch.expired_at ?? batch.cancelled_at ?? (isEnded(batch.status) ? Math.floor(this.now() / 1000) : null);
     const changed = before !== JSON.stringify([part.state, part.status, part.request_counts, part.output_file_id, part.error_file_id]);
     if (!changed) return false;
@@ -229,6 +230,7 @@ export class BatchSession {
     part.errors = [];
     part.output_file_id = null;
     part.error_file_id = null;
+    part.created_at = null;
     part.ended_at = null;
     this.emit({ type: 'refused', part: part.part, batchId, message, retryAt: part.retry_at });
   }

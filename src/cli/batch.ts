@@ -7,14 +7,14 @@
 // (submit → wait → download) in one go, and the other actions refuse
 // --simulate with a pointer to `oai-batch simulate` + --base-url.
 
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import { ConfigError } from '../shared/errors.js';
 import { DEFAULT_MAX_LINE_BYTES, ENDPOINTS, isEndpoint, type Endpoint } from '../shared/types.js';
 import type { BatchEvent } from '../batch/session.js';
 import type { BatchProgress } from '../batch/wait.js';
 import { SIMULATED_BASE_URL, defaultManifestPath, type Manifest, type ManifestPart } from '../batch/manifest.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
-import { connectionBuilder, connectionOptions, defaultOutputName, integerFlag, numberFlag, optionalInteger, optionalNumber, optionalString, choiceFlag, type ConnectionOptions } from './flags.js';
+import { cacheFlags, connectionBuilder, connectionOptions, defaultOutputName, integerFlag, numberFlag, optionalInteger, optionalNumber, optionalString, choiceFlag, type ConnectionOptions } from './flags.js';
 
 export const BATCH_ACTIONS = ['submit', 'status', 'wait', 'download', 'cancel'] as const;
 export type BatchAction = (typeof BATCH_ACTIONS)[number];
@@ -47,44 +47,86 @@ export interface BatchCliOptions {
   overwrite: boolean;
   force: boolean;
   pricesPath: string | undefined;
+  /** download: store the answers in the response cache (at their batch price), or undefined. */
+  cachePath: string | undefined;
   format: 'table' | 'json';
   quiet: boolean;
 }
 
+/** One flag of `batch`: its yargs definition and the actions whose help shows it. */
+interface BatchFlag {
+  name: string;
+  option: Options;
+  /** Actions that use it; the others still parse it (to say where it belongs) but hide it from their help. */
+  actions: readonly BatchAction[];
+}
+
+const BATCH_FLAGS: readonly BatchFlag[] = [
+  { name: 'endpoint', actions: ['submit', 'wait'], option: { type: 'string', default: '/v1/chat/completions', describe: 'endpoint for bare-form lines' } },
+  { name: 'max-line-bytes', actions: ['submit', 'wait'], option: { type: 'number', default: DEFAULT_MAX_LINE_BYTES, describe: 'longest accepted input line, bytes' } },
+  { name: 'max-requests-per-part', actions: ['submit'], option: { type: 'number', default: 50_000, describe: 'requests per batch (the API allows 50,000)' } },
+  { name: 'max-enqueued-tokens', actions: ['submit'], option: { type: 'number', describe: "your organisation's enqueued-token limit per model; later parts wait for capacity" } },
+  { name: 'wait', actions: ['submit'], option: { type: 'boolean', default: false, describe: 'then wait until every part has ended' } },
+  { name: 'download', actions: ['submit'], option: { type: 'boolean', default: false, describe: 'then wait and download (implied by --simulate)' } },
+  { name: 'timeout', actions: ['submit', 'wait'], option: { type: 'number', describe: 'give up waiting after this many seconds (exit 3; the batches keep running)' } },
+  { name: 'poll-interval', actions: ['submit', 'wait'], option: { type: 'number', default: 5, describe: 'first poll interval, seconds; grows while nothing changes' } },
+  {
+    name: 'output',
+    actions: ['submit', 'download'],
+    option: { alias: 'o', type: 'string', describe: 'results file (default: <input>.results.jsonl); submit leaves out what already succeeded there' },
+  },
+  { name: 'errors', actions: ['submit', 'wait', 'download'], option: { type: 'string', describe: 'errors file (default: <input>.errors.jsonl)' } },
+  { name: 'summary', actions: ['submit', 'download'], option: { type: 'string', describe: 'summary JSON (default: <input>.summary.json)' } },
+  { name: 'resume', actions: ['submit', 'download'], option: { type: 'boolean', default: false, describe: 'append to an existing results file, skipping what succeeded' } },
+  { name: 'overwrite', actions: ['submit', 'download'], option: { type: 'boolean', default: false, describe: 'download: replace the results file; submit: replace an ended manifest' } },
+  {
+    name: 'force',
+    actions: ['submit', 'download'],
+    option: { type: 'boolean', default: false, describe: 'download --resume (or submit leaving out what succeeded) even though a line-N keyed input changed' },
+  },
+  { name: 'prices', actions: ['submit', 'download'], option: { type: 'string', describe: 'price table overrides (JSON)' } },
+  {
+    name: 'cache',
+    actions: ['submit', 'download'],
+    option: { type: 'string', describe: 'download: store the answers in the response cache [PATH] (at their batch price), for later runs with --cache' },
+  },
+  { name: 'format', actions: ['status'], option: { type: 'string', default: 'table', choices: ['table', 'json'], describe: 'a table, or the manifest as JSON' } },
+];
+
+const ACTION_HELP: Readonly<Record<BatchAction, { describe: string; epilog: string[]; examples: Array<[string, string]> }>> = {
+  submit: {
+    describe: 'split into batches (one endpoint and model each, ≤ 50,000 requests, ≤ 200 MB), upload and create them',
+    epilog: [
+      '<input>.batch.json records every part. Submitting again resumes: nothing is uploaded or created twice, ' +
+        'also after a crash. --simulate runs submit → wait → download in one command.',
+    ],
+    examples: [
+      ['$0 batch submit requests.jsonl', 'upload and create the batches'],
+      ['$0 batch submit samples/chat.jsonl --simulate --overwrite', 'the whole cycle against the built-in simulator'],
+    ],
+  },
+  status: { describe: 'a table of parts: status, request counts, errors', epilog: [], examples: [['$0 batch status requests.jsonl', 'where each part stands']] },
+  wait: {
+    describe: 'poll until every part has ended; creates parts waiting for token capacity',
+    epilog: [],
+    examples: [['$0 batch wait requests.jsonl --timeout 3600', 'poll until they end']],
+  },
+  download: {
+    describe: 'merge the output and error files into the results, errors and summary files `run` writes',
+    epilog: ['After failures, `oai-batch run <input> --resume` sends exactly what is missing.'],
+    examples: [['$0 batch download requests.jsonl', 'results, errors and summary as `run` writes them']],
+  },
+  cancel: { describe: 'cancel every running batch; parts not yet created are never sent', epilog: [], examples: [['$0 batch cancel requests.jsonl', 'stop them']] },
+};
+
+/** `batch` alone: the flags every action shares, and the list of actions (each with its own --help). */
 export function batchBuilder(yargs: Argv): Argv {
   return connectionBuilder(
     yargs
-      .positional('action', { type: 'string', choices: BATCH_ACTIONS as unknown as string[], describe: 'what to do' })
-      .positional('input', { type: 'string', describe: 'the JSONL request file (the same file `run` takes)' })
       .option('manifest', { type: 'string', describe: 'the batch manifest (default: <input>.batch.json)' })
-      .option('endpoint', { type: 'string', default: '/v1/chat/completions', describe: 'submit: endpoint for bare-form lines' })
-      .option('max-line-bytes', { type: 'number', default: DEFAULT_MAX_LINE_BYTES, describe: 'submit: longest accepted input line, bytes' })
-      .option('max-requests-per-part', { type: 'number', default: 50_000, describe: 'submit: requests per batch (the API allows 50,000)' })
-      .option('max-enqueued-tokens', { type: 'number', describe: "submit: your organisation's enqueued-token limit per model; later parts wait for capacity" })
-      .option('wait', { type: 'boolean', default: false, describe: 'submit: then wait until every part has ended' })
-      .option('download', { type: 'boolean', default: false, describe: 'submit: then wait and download (implied by --simulate)' })
-      .option('timeout', { type: 'number', describe: 'wait: give up after this many seconds (exit 3; the batches keep running)' })
-      .option('poll-interval', { type: 'number', default: 5, describe: 'wait: first poll interval, seconds; grows while nothing changes' })
-      .option('output', { alias: 'o', type: 'string', describe: 'results file (default: <input>.results.jsonl); submit leaves out what already succeeded there' })
-      .option('errors', { type: 'string', describe: 'errors file (default: <input>.errors.jsonl)' })
-      .option('summary', { type: 'string', describe: 'download: summary JSON (default: <input>.summary.json)' })
-      .option('resume', { type: 'boolean', default: false, describe: 'download: append to an existing results file, skipping what succeeded' })
-      .option('overwrite', { type: 'boolean', default: false, describe: 'download: replace the results file; submit: replace an ended manifest' })
-      .option('force', { type: 'boolean', default: false, describe: 'download --resume (or submit leaving out what succeeded) even though a line-N keyed input changed' })
-      .option('prices', { type: 'string', describe: 'download: price table overrides (JSON)' })
-      .option('format', { type: 'string', default: 'table', choices: ['table', 'json'], describe: 'status: table, or the manifest as JSON' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display' })
       .epilog(
         [
-          'Actions:',
-          '  submit    split into batches (one endpoint and model each, ≤ 50,000 requests, ≤ 200 MB),',
-          '            upload them and create them; <input>.batch.json records every part',
-          '  status    a table of parts: status, request counts, errors',
-          '  wait      poll until every part has ended; creates parts waiting for token capacity',
-          '  download  merge the output and error files into the results, errors and summary',
-          '            files `run` writes (<input>.results.jsonl, .errors.jsonl, .summary.json)',
-          '  cancel    cancel every running batch; parts not yet created are never sent',
-          '',
           'Submitting again resumes: nothing is uploaded or created twice, also after a crash.',
           'After failures, `oai-batch run <input> --resume` sends exactly what is missing.',
           '--simulate: `batch submit --simulate` runs submit → wait → download in one command.',
@@ -92,11 +134,20 @@ export function batchBuilder(yargs: Argv): Argv {
           '--base-url http://127.0.0.1:8787/v1 to each command.',
         ].join('\n'),
       )
-      .example('$0 batch submit requests.jsonl', 'upload and create the batches')
-      .example('$0 batch wait requests.jsonl --timeout 3600', 'poll until they end')
-      .example('$0 batch download requests.jsonl', 'results, errors and summary as `run` writes them')
-      .example('$0 batch submit samples/chat.jsonl --simulate --overwrite', 'the whole cycle against the built-in simulator'),
+      .example('$0 batch submit requests.jsonl --help', 'the flags of one action'),
   );
+}
+
+/** One action's flags: those it uses are listed in its help; the others parse (so toOptions can say where they belong) but stay hidden. */
+export function batchActionBuilder(action: BatchAction): (yargs: Argv) => Argv {
+  return (yargs) => {
+    let y = yargs.positional('input', { type: 'string', describe: 'the JSONL request file (the same file `run` takes)' });
+    for (const flag of BATCH_FLAGS) y = y.option(flag.name, { ...flag.option, hidden: !flag.actions.includes(action) });
+    const help = ACTION_HELP[action];
+    if (help.epilog.length > 0) y = y.epilog(help.epilog.join('\n'));
+    for (const [command, describe] of help.examples) y = y.example(command, describe);
+    return y;
+  };
 }
 
 /** Flags that only make sense for some actions: naming them elsewhere is a mistake worth reporting. */
@@ -110,6 +161,7 @@ const ACTION_FLAGS: Record<string, readonly BatchAction[]> = {
   resume: ['submit', 'download'],
   force: ['submit', 'download'],
   prices: ['submit', 'download'],
+  cache: ['submit', 'download'],
 };
 
 export function batchOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): BatchCliOptions {
@@ -159,6 +211,7 @@ export function batchOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>)
     overwrite,
     force: args.force === true,
     pricesPath: optionalString(args, 'prices'),
+    cachePath: cacheFlags(args, io.env).cachePath,
     format: choiceFlag(args, 'format', ['table', 'json'] as const, 'table'),
     quiet: args.quiet === true,
   };
@@ -337,8 +390,10 @@ async function downloadAction(options: BatchCliOptions, io: CliIO, api: Api, bas
     force: options.force,
     prices: loadPriceTable(options.pricesPath),
     baseUrl: baseUrl ?? options.connection.baseUrl,
+    cachePath: options.cachePath,
   });
-  if (!options.quiet) io.stderr.write(summaryTable(summary, { results: options.output, errors: options.errors, summary: options.summary }));
+  const columns = io.stderr.isTTY === true && (io.stderr.columns ?? 0) > 0 ? io.stderr.columns : undefined;
+  if (!options.quiet) io.stderr.write(summaryTable(summary, { results: options.output, errors: options.errors, summary: options.summary }, columns));
   return exitCode;
 }
 
@@ -498,9 +553,10 @@ function errorsOf(part: ManifestPart): string {
 }
 
 export const batchCommand = defineCommand<BatchCliOptions>({
-  command: 'batch <action> <input>',
+  command: 'batch',
   describe: 'the Batch API at half price: submit | status | wait | download | cancel, with the same files as run',
   builder: batchBuilder,
+  actions: BATCH_ACTIONS.map((action) => ({ name: action, command: `${action} <input>`, describe: ACTION_HELP[action].describe, builder: batchActionBuilder(action) })),
   toOptions: batchOptionsFromArgs,
   execute: executeBatch,
 });

@@ -27,6 +27,11 @@ export interface CommandSpec<Options = unknown> {
   command: string;
   describe: string;
   builder: (yargs: Argv) => Argv;
+  /**
+   * Sub-commands (`batch submit <input>` …), each with its own flags and --help;
+   * the chosen one's name reaches toOptions as `args.action`.
+   */
+  actions?: ReadonlyArray<{ name: string; command: string; describe: string; builder: (yargs: Argv) => Argv }>;
   /** Pure: validated options from parsed flags; throws ConfigError. */
   toOptions: (args: Args, io: Pick<CliIO, 'env' | 'cwd'>) => Options;
   /** Runs the command; resolves to the process exit code (DESIGN.md §3). */

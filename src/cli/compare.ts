@@ -2,7 +2,7 @@
 // model at once, under one limiter; a side-by-side table on stdout, saved as
 // compare.md and compare.json beside the input (or in --out-dir).
 //
-// Flags → CompareOptions (core/compare.ts does the work). Takes run's
+// Flags → CompareOptions (commands/compare.ts does the work). Takes run's
 // connection and rate flags. Exit code: the most severe of the model runs'
 // (1 > 3 > 5 > 2 > 0), so a model that failed some requests exits 2.
 

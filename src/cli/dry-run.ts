@@ -10,7 +10,10 @@ import { estimateTable, fmtUsd, problemLine, validationTable, writeText } from '
 /** The run flags a dry run reads (the run command's options satisfy it). */
 export interface DryRunOptions {
   input: string;
+  output: string;
   summary: string;
+  resume: boolean;
+  overwrite: boolean;
   endpoint: Endpoint;
   maxLineBytes: number;
   limit: number | undefined;
@@ -22,12 +25,14 @@ export interface DryRunOptions {
 /**
  * `run --dry-run`: validate and estimate in one pass with run's flags, send
  * nothing. Exit as validate does (0 clean, 2 problems), or 1 when the run
- * would be refused before sending (--max-cost with an unpriced model).
+ * would be refused before sending (--max-cost with an unpriced model, or an
+ * existing results file without --resume or --overwrite).
  */
 export async function executeDryRun(options: DryRunOptions, prices: PriceTable, io: CliIO): Promise<number> {
-  const [{ validateInput, validateExitCode }, { EstimateBuilder, readLearnedLimits }] = await Promise.all([
+  const [{ validateInput, validateExitCode }, { EstimateBuilder, readLearnedLimits }, { exists }] = await Promise.all([
     import('../commands/validate.js'),
     import('../commands/estimate.js'),
+    import('../pipeline/record/outputs.js'),
   ]);
   const builder = new EstimateBuilder({
     prices,
@@ -60,8 +65,24 @@ export async function executeDryRun(options: DryRunOptions, prices: PriceTable, 
       out.push(`--max-cost ${cap}: the worst case $${fmtUsd(estimate.totals.cost_usd.max)} fits under the cap\n`);
     }
   }
+  const results = resultsFileLine(options, await exists(options.output));
+  if (results !== null) {
+    out.push(results.line);
+    if (results.isRefused) exitCode = 1;
+  }
   out.push('dry run: nothing was sent\n');
   await writeText(io.stdout, out.join('\n'));
   return exitCode;
 }
 
+
+/** What the real run will do with an existing results file: refused unless --resume or --overwrite says what to do. */
+function resultsFileLine(options: DryRunOptions, isExisting: boolean): { line: string; isRefused: boolean } | null {
+  if (!isExisting) return null;
+  if (options.resume) return { line: `${options.output} exists: --resume continues it, skipping the requests that already succeeded there\n`, isRefused: false };
+  if (options.overwrite) return { line: `${options.output} exists: --overwrite starts it afresh (its results are discarded)\n`, isRefused: false };
+  return {
+    line: `${options.output} exists: the real run needs --resume (continue it, skipping what succeeded) or --overwrite (start over); without either it stops before sending (exit 1)\n`,
+    isRefused: true,
+  };
+}

@@ -1,6 +1,6 @@
 // `oai-batch estimate <input>`: cost and time of an input before sending it.
 //
-// Flags → EstimateOptions; one streaming pass (core/estimate.ts); a table or
+// Flags → EstimateOptions; one streaming pass (commands/estimate.ts); a table or
 // JSON on stdout. Sends nothing. Exit 0 (input problems are counted, not
 // fatal: `validate` lists them).
 

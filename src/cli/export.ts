@@ -1,7 +1,7 @@
 // `oai-batch export <input>`: results joined back to the input, in input
 // order, as JSONL or CSV, on stdout or into a file (-o).
 //
-// Flags → ExportOptions; the join streams (core/export.ts). A file output is
+// Flags → ExportOptions; the join streams (commands/export.ts). A file output is
 // written beside its final name and renamed into place when complete, so a
 // reader never sees half an export. Exit 0; 1 when there is nothing to
 // export or the input cannot be read. A summary line goes to stderr.

@@ -26,13 +26,27 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     .wrap(Math.min(110, process.stdout.columns || 100))
     .exitProcess(false)
     .fail((message: string | undefined, error: Error | undefined) => {
-      usageError = message ?? error?.message ?? 'invalid arguments';
+      usageError = withoutCamelCaseTwins(message ?? error?.message ?? 'invalid arguments');
     });
   for (const spec of COMMANDS) {
     parser = parser.command(
       spec.command,
       spec.describe,
-      (y: Argv) => spec.builder(y).version(VERSION).help('help'),
+      (y: Argv) => {
+        let built = spec.builder(y).version(VERSION).help('help');
+        for (const action of spec.actions ?? []) {
+          built = built.command(
+            action.command,
+            action.describe,
+            (z: Argv) => action.builder(z).version(VERSION).help('help'),
+            (args: Args) => {
+              chosen = { spec, args: { ...args, action: action.name } };
+            },
+          );
+        }
+        if (spec.actions) built = built.demandCommand(1, `Name an action: ${spec.actions.map((a) => a.name).join(', ')}.`);
+        return built;
+      },
       (args: Args) => {
         chosen = { spec, args };
       },
@@ -60,6 +74,21 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
 /** With --log-format json nothing but JSON may reach stderr, this line included. */
 function errorLine(argv: string[], message: string, code: string, exitCode: number): string {
   return wantsJsonLogs(argv) ? jsonErrorLine(message, code, exitCode) : `oai-batch: ${message}\n`;
+}
+
+/**
+ * yargs names an unknown `--bogus-flag` twice, as itself and as the camel-case
+ * twin it expands it to (`Unknown arguments: bogus-flag, bogusFlag`): keep the
+ * name the user typed.
+ */
+export function withoutCamelCaseTwins(message: string): string {
+  const match = /^Unknown arguments?: (.*)$/s.exec(message);
+  if (!match) return message;
+  const names = (match[1] as string).split(', ');
+  const camel = (name: string): string => name.replace(/-+([a-zA-Z0-9])/g, (_, c: string) => c.toUpperCase());
+  const typed = new Set(names.filter((name) => name.includes('-')).map(camel));
+  const kept = names.filter((name) => name.includes('-') || !typed.has(name));
+  return `Unknown argument${kept.length === 1 ? '' : 's'}: ${kept.join(', ')}`;
 }
 
 function describe(error: unknown): string {

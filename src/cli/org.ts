@@ -79,18 +79,18 @@ const FILTER_FLAGS: ReadonlyArray<[flag: string, filter: FilterName, describe: s
   ['user-ids', 'user_ids', 'only these users (comma-separated ids)'],
 ];
 
-function commonBuilder(yargs: Argv, filters: readonly FilterName[], groupByHelp: string): Argv {
+function commonBuilder(yargs: Argv, filters: readonly FilterName[], groupByHelp: string, daysHelp: string): Argv {
   let y = yargs
     .option('start', { type: 'string', describe: 'first day: YYYY-MM-DD (UTC midnight) or Unix seconds' })
     .option('end', { type: 'string', describe: 'end, exclusive: YYYY-MM-DD or Unix seconds (default now; without --start, the default days end here)' })
-    .option('days', { type: 'number', describe: 'the N days that end now (default 30; 7 with --bucket 1h, 1 with 1m)' })
+    .option('days', { type: 'number', describe: daysHelp })
     .option('group-by', { type: 'string', describe: groupByHelp });
   for (const [flag, filter, describe] of FILTER_FLAGS) {
     if (filters.includes(filter)) y = y.option(flag, { type: 'string', describe });
   }
   return connectionBuilder(
     y
-      .option('format', { type: 'string', default: 'table', choices: ['table', 'csv', 'json'], describe: 'table (with charts), csv or json (DESIGN.md §3)' })
+      .option('format', { type: 'string', default: 'table', choices: ['table', 'csv', 'json'], describe: 'table (per-day totals, top groups, charts), csv or json (every row; see the README)' })
       .option('html', { type: 'string', describe: 'also write a self-contained HTML page with the charts and tables' })
       .option('threshold', { type: 'number', default: 3.5, describe: 'robust score above which a day is an anomaly' })
       .option('fail-on-anomaly', { type: 'boolean', default: false, describe: 'exit 4 when a day is flagged' })
@@ -108,6 +108,7 @@ export function usageBuilder(yargs: Argv): Argv {
       .option('batch', { type: 'boolean', describe: 'completions: --batch = Batch API usage only, --no-batch = without it' }),
     ['models', 'project_ids', 'api_key_ids', 'user_ids'],
     'model, project_id, api_key_id, user_id, batch (completions); none for no grouping (default model; project_id for vector_stores and code_interpreter_sessions)',
+    'the N days that end now (default 30; 7 with --bucket 1h, 1 with 1m)',
   )
     .example('$0 usage --simulate --days 30', 'daily tokens by model, with charts and anomalies')
     .example('$0 usage --days 60 --group-by model,project_id --format csv > usage.csv', 'every row, for a spreadsheet')
@@ -123,6 +124,7 @@ export function costsBuilder(yargs: Argv): Argv {
     }),
     COSTS_SPEC.filters,
     'line_item, project_id, api_key_id; none for no grouping (default line_item)',
+    'the N days that end now (default 30; costs come in daily buckets only)',
   )
     .example('$0 costs --simulate --days 30', 'daily cost by line item, with charts and anomalies')
     .example('$0 costs --simulate --forecast --format json', "the report and this month's projected total")

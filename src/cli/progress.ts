@@ -81,7 +81,7 @@ export function createProgressView(stderr: ErrStream, options: { quiet: boolean;
         spinner.stop();
         spinner = null;
       }
-      stderr.write(summaryTable(summary, files));
+      stderr.write(summaryTable(summary, files, isTerminal ? (stderr.columns as number) : SUMMARY_COLUMNS));
     },
     stop() {
       if (spinner) spinner.stop();
@@ -110,30 +110,109 @@ export function progressLine(p: ProgressSnapshot): string {
   return parts.join(' · ');
 }
 
-export function summaryTable(summary: Summary, files: { results: string; errors: string; summary: string }): string {
+/** The end table's width when the stream is not a terminal that reports its own. */
+export const SUMMARY_COLUMNS = 80;
+
+/**
+ * The end-of-run table, `columns` wide (default 80): a short label, then its
+ * figures, wrapped at their ` · ` separators onto indented lines so no line
+ * is longer than the terminal (a single figure longer than that, such as a
+ * long path, keeps its own line). Models are listed under one label rather
+ * than used as labels: a dated model name would widen every row.
+ */
+export function summaryTable(summary: Summary, files: { results: string; errors: string; summary: string }, columns: number = SUMMARY_COLUMNS): string {
   const r = summary.requests;
   const a = summary.attempts;
-  const t = summary.timing;
   const rows: Array<[string, string]> = [
     ['requests', `${fmtInt(r.total)} total · ${fmtInt(r.succeeded)} succeeded · ${fmtInt(r.failed)} failed · ${fmtInt(r.skipped)} skipped · ${fmtInt(r.pending)} pending`],
     ['attempts', `${fmtInt(a.total)} · ${fmtInt(a.retries)} retries · ${fmtInt(a.rate_limited)} rate-limited · ${fmtInt(a.server_errors)} server errors · ${fmtInt(a.timeouts)} timeouts`],
     ['tokens', `${fmtInt(summary.usage.input_tokens)} in (${fmtInt(summary.usage.cached_input_tokens)} cached) · ${fmtInt(summary.usage.output_tokens)} out (${fmtInt(summary.usage.reasoning_tokens)} reasoning)`],
-    ['cost', `$${summary.cost_usd.total.toFixed(6)}${summary.unpriced_models.length ? ` + unpriced: ${summary.unpriced_models.join(', ')}` : ''}`],
-    ['time', `${fmtDuration(t.wall_seconds)} · ${fmtInt(t.requests_per_minute)} req/min · ${fmtCompact(t.tokens_per_minute)} tok/min · p50 ${t.latency_ms.p50} ms · p95 ${t.latency_ms.p95} ms`],
+    ['cost', costRow(summary)],
+    ['time', timeRow(summary)],
   ];
+  const saved = summary.cache;
+  if (saved) {
+    rows.push(['cache', `${fmtInt(saved.hits)} hits · ${fmtInt(saved.dedup)} dedup · saved $${saved.saved_usd.toFixed(6)} (${fmtCompact(saved.saved_tokens)} tokens)`]);
+  }
   for (const [model, m] of Object.entries(summary.by_model)) {
-    rows.push([`  ${model}`, `${fmtInt(m.requests)} req · ${fmtInt(m.input_tokens)} in · ${fmtInt(m.output_tokens)} out · ${m.cost_usd === null ? 'unpriced' : '$' + m.cost_usd.toFixed(6)}`]);
+    rows.push(['model', `${model}: ${fmtInt(m.requests)} req · ${fmtInt(m.input_tokens)} in · ${fmtInt(m.output_tokens)} out · ${m.cost_usd === null ? 'unpriced' : '$' + m.cost_usd.toFixed(6)}`]);
   }
   for (const [model, l] of Object.entries(summary.limits)) {
     const bound = l.concurrency_bound ? ' · held back by --concurrency' : '';
-    rows.push([`  limits ${model}`, `${l.rpm === null ? '–' : fmtInt(l.rpm)} rpm · ${l.tpm === null ? '–' : fmtCompact(l.tpm)} tpm (${l.source})${bound}`]);
+    rows.push(['limits', `${model}: ${l.rpm === null ? '–' : fmtInt(l.rpm)} rpm · ${l.tpm === null ? '–' : fmtCompact(l.tpm)} tpm (${l.source})${bound}`]);
   }
   if (summary.stopped_reason) rows.push(['stopped', `${summary.stopped_reason} — run again with --resume to continue`]);
   for (const alert of summary.alerts) rows.push(['alert', `${alert.name} ${alert.value} > ${alert.threshold}`]);
   for (const warning of summary.warnings) rows.push(['warning', warning]);
   rows.push(['files', `${files.results} · ${files.errors} · ${files.summary}`]);
   const width = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+  const lines: string[] = [];
+  let previous = '';
+  for (const [label, value] of rows) {
+    // A label repeated on consecutive rows (model, limits) is printed once.
+    const shown = label === previous ? '' : label;
+    previous = label;
+    const wrapped = wrapFigures(value, Math.max(20, columns - width - 2));
+    wrapped.forEach((part, i) => lines.push(`${(i === 0 ? shown : '').padEnd(width)}  ${part}`.trimEnd()));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The `cost` row: this run's spend apart from the whole file's when an earlier run spent some of it. */
+function costRow(summary: Summary): string {
+  const total = summary.cost_usd.total;
+  const run = summary.run_cost_usd ?? total;
+  let row = Math.abs(run - total) < 1e-9 ? `$${total.toFixed(6)}` : `$${run.toFixed(6)} this run · $${total.toFixed(6)} the whole file (earlier runs included)`;
+  if (summary.unpriced_models.length) row += ` · unpriced: ${summary.unpriced_models.join(', ')}`;
+  if (summary.requests_without_usage > 0) row += ` · ${fmtInt(summary.requests_without_usage)} answers without usage (cost unknown)`;
+  return row;
+}
+
+/**
+ * The `time` row. A Batch API summary has no per-request latency or rate
+ * worth showing (answers arrive all at once when a batch ends): its time is
+ * the batches' wall time, from the first created to the last ended.
+ */
+function timeRow(summary: Summary): string {
+  const t = summary.timing;
+  if (summary.mode === 'batch') {
+    const span = t.finished_at === null ? 'so far, some batches still running' : 'batch wall time, created → ended';
+    return `${fmtDuration(t.wall_seconds)} (${span})`;
+  }
+  // Latency is of this run's successes: with none, `p50 0 ms` would be a made-up figure.
+  const hasLatency = t.latency_ms !== null && summary.requests.succeeded - summary.requests.skipped > 0;
+  const latency = hasLatency && t.latency_ms ? ` · p50 ${fmtInt(t.latency_ms.p50)} ms · p95 ${fmtInt(t.latency_ms.p95)} ms` : '';
+  return `${fmtDuration(t.wall_seconds)} · ${fmtInt(t.requests_per_minute)} req/min · ${fmtCompact(t.tokens_per_minute)} tok/min${latency}`;
+}
+
+/** Splits `text` at its ` · ` separators into lines of at most `width` characters (a longer single figure keeps a line of its own; a long line without separators breaks at spaces). */
+export function wrapFigures(text: string, width: number): string[] {
+  const pieces = text.split(' · ');
+  const lines: string[] = [];
+  let line = '';
+  for (const piece of pieces) {
+    const candidate = line === '' ? piece : `${line} · ${piece}`;
+    if (candidate.length <= width || line === '') line = candidate;
+    else {
+      lines.push(line);
+      line = piece;
+    }
+  }
+  if (line !== '') lines.push(line);
+  return lines.flatMap((l) => (l.length <= width ? [l] : wrapWords(l, width)));
+}
+
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
 }
 
 

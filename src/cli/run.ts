@@ -79,7 +79,7 @@ export function runBuilder(yargs: Argv): Argv {
       .option('drain-timeout', { type: 'number', default: 30, describe: 'seconds in-flight requests may take after an interrupt' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display and no end table' })
       .option('log-format', { type: 'string', default: 'text', choices: ['text', 'json'], describe: 'json: one JSON event per line on stderr, nothing else' })
-      .option('log-bodies', { type: 'boolean', default: false, describe: 'include request and response bodies in JSON logs' })
+      .option('log-bodies', { type: 'boolean', default: false, describe: 'with --log-format json: add response bodies to request_finished events (request bodies are never logged)' })
       .option('metrics-port', { type: 'number', describe: 'serve Prometheus metrics on this port (/metrics)' })
       .option('metrics-host', { type: 'string', default: '127.0.0.1', describe: 'address the metrics endpoint listens on' })
       .option('metrics-linger', { type: 'number', default: 0, describe: 'keep serving metrics this many seconds after the run' })

@@ -32,7 +32,13 @@ export function simulateBuilder(yargs: Argv): Argv {
     .option('api-key', { type: 'string', describe: 'accept only this bearer key (default: any non-empty key)' })
     .option('quota-after', { type: 'number', describe: 'after this many answers, every request gets 429 insufficient_quota' })
     .option('omit-usage', { type: 'boolean', default: false, describe: 'answer without usage, as some OpenAI-compatible servers do' })
-    .example('$0 simulate --port 8787 --faults 500=0.1,reset=0.02', 'then: OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=sk-any oai-batch run file.jsonl');
+    .option('batch-seconds', {
+      type: 'number',
+      default: 1,
+      describe: 'length of one step of a simulated batch, seconds (validating 1 step, in_progress 3, finalizing 1, cancelling 1)',
+    })
+    .example('$0 simulate --port 8787 --faults 500=0.1,reset=0.02', 'then: OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=sk-any oai-batch run file.jsonl')
+    .example('$0 simulate --batch-seconds 60', 'batches take about 6 minutes: time to try `batch status`, `wait` and `cancel` by hand');
 }
 
 export function simulateOptionsFromArgs(args: Args): SimulateCliOptions {
@@ -46,6 +52,7 @@ export function simulateOptionsFromArgs(args: Args): SimulateCliOptions {
     faultsEveryAttempt: args['faults-every-attempt'] === true,
     seed: integerFlag(args, 'seed', 0, 1),
     rateLimit429Headers: choiceFlag(args, 'rate-limit-headers', ['reset', 'none', 'retry-after', 'retry-after-ms'] as const, 'reset'),
+    batch: { stepMs: numberFlag(args, 'batch-seconds', 0.001, 86_400, 1) * 1000 },
   };
   const faults = optionalString(args, 'faults');
   if (faults !== undefined) simulator.faults = parseFaultsFlag(faults);
@@ -84,7 +91,9 @@ export async function executeSimulate(options: SimulateCliOptions, io: CliIO): P
       throw new ConfigError((error as Error).message);
     }
   }
-  const sim = await startSimulator(options.simulator);
+  const sim = await startSimulator(options.simulator).catch((error: unknown) => {
+    throw listenError(error, options.simulator);
+  });
   io.stdout.write(`oai-batch simulator listening on ${sim.url}\n`);
   io.stdout.write(`  export OPENAI_BASE_URL=${sim.url} OPENAI_API_KEY=${options.simulator.apiKey ? '<the key you set>' : 'sk-anything'}\n`);
   io.stdout.write('  stats: GET ' + sim.url.replace(/\/v1$/, '') + '/sim/stats · stop with Ctrl-C\n');
@@ -94,6 +103,16 @@ export async function executeSimulate(options: SimulateCliOptions, io: CliIO): P
   });
   await sim.close();
   return 0;
+}
+
+/** A port that cannot be had is the user's to change: one line naming the way out, not a stack trace. */
+function listenError(error: unknown, simulator: SimulatorOptions): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${simulator.host ?? '127.0.0.1'}:${simulator.port ?? 8787}`;
+  if (code === 'EADDRINUSE') return new ConfigError(`cannot listen on ${where}: the port is in use; pick another with --port N, or --port 0 for any free port`);
+  if (code === 'EACCES') return new ConfigError(`cannot listen on ${where}: permission denied; pick a port above 1023 with --port N, or --port 0 for any free port`);
+  if (code === 'EADDRNOTAVAIL') return new ConfigError(`cannot listen on ${where}: no such local address; check --host`);
+  return error;
 }
 
 export const simulateCommand = defineCommand<SimulateCliOptions>({

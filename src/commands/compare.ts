@@ -81,7 +81,8 @@ export interface ModelComparison {
   cost_per_1000_usd: number | null;
   /** Cost per succeeded request × the input's request count. */
   projected_cost_usd: number | null;
-  latency_ms: { p50: number; p95: number };
+  /** Of the successes; null when none succeeded (a failure's latency says nothing about the model). */
+  latency_ms: { p50: number; p95: number } | null;
   /**
    * Share of requests both this model and the first answered whose trimmed
    * output text is equal; null ("n/a") when nothing comparable was answered
@@ -348,7 +349,7 @@ function modelFigures(
     mean_output_tokens: succeeded > 0 ? round(summary.usage.output_tokens / succeeded, 2) : null,
     cost_per_1000_usd: costPerRequest === null ? null : roundUsd(costPerRequest * 1000),
     projected_cost_usd: costPerRequest === null ? null : roundUsd(costPerRequest * fileRequests),
-    latency_ms: { p50: summary.timing.latency_ms.p50, p95: summary.timing.latency_ms.p95 },
+    latency_ms: succeeded > 0 && summary.timing.latency_ms ? { p50: summary.timing.latency_ms.p50, p95: summary.timing.latency_ms.p95 } : null,
     agreement: agreement.compared > 0 ? agreement.agreed / agreement.compared : null,
     agreement_compared: agreement.compared,
     stopped_reason: summary.stopped_reason,
@@ -378,15 +379,21 @@ export function comparisonTable(comparison: Comparison): ComparisonTable {
     'latency p95',
     `agrees with ${first}`,
   ];
+  // One number of decimals per USD column, so the figures line up and compare at a glance.
+  const perThousandDecimals = usdDecimals(comparison.models.map((m) => m.cost_per_1000_usd));
+  const projectedDecimals = usdDecimals(comparison.models.map((m) => m.projected_cost_usd));
+  const usd = (value: number | null, m: ModelComparison, decimals: number): string =>
+    value === null ? (m.succeeded > 0 ? 'unpriced' : '–') : value.toFixed(decimals);
+  const ms = (value: number | undefined): string => (value === undefined ? '–' : `${value.toLocaleString('en-US')} ms`);
   const rows = comparison.models.map((m, index) => [
     m.model,
     `${(m.success_rate * 100).toFixed(1)}% (${m.succeeded}/${m.requests})`,
     m.mean_input_tokens === null ? '–' : m.mean_input_tokens.toFixed(1),
     m.mean_output_tokens === null ? '–' : m.mean_output_tokens.toFixed(1),
-    m.cost_per_1000_usd === null ? (m.succeeded > 0 ? 'unpriced' : '–') : formatUsd(m.cost_per_1000_usd),
-    m.projected_cost_usd === null ? (m.succeeded > 0 ? 'unpriced' : '–') : formatUsd(m.projected_cost_usd),
-    `${m.latency_ms.p50} ms`,
-    `${m.latency_ms.p95} ms`,
+    usd(m.cost_per_1000_usd, m, perThousandDecimals),
+    usd(m.projected_cost_usd, m, projectedDecimals),
+    ms(m.latency_ms?.p50),
+    ms(m.latency_ms?.p95),
     m.agreement === null ? 'n/a' : index === 0 ? 'reference' : `${(m.agreement * 100).toFixed(1)}% of ${m.agreement_compared}`,
   ]);
   return { head, rows, numeric: [false, true, true, true, true, true, true, true, true] };
@@ -411,12 +418,15 @@ export function comparisonMarkdown(comparison: Comparison): string {
   ].join('\n');
 }
 
-/** USD without exponents, three significant digits below a cent. */
-function formatUsd(usd: number): string {
-  if (usd === 0) return '0';
-  if (Math.abs(usd) >= 1) return usd.toFixed(2);
-  if (Math.abs(usd) >= 0.01) return usd.toFixed(4);
-  return usd.toFixed(Math.min(12, 2 - Math.floor(Math.log10(Math.abs(usd)))));
+/**
+ * Decimals for a column of USD amounts: enough for three significant digits
+ * of its smallest non-zero amount, at least 2 (cents) and at most 10.
+ */
+export function usdDecimals(amounts: ReadonlyArray<number | null>): number {
+  const nonZero = amounts.filter((a): a is number => a !== null && a !== 0).map(Math.abs);
+  if (nonZero.length === 0) return 2;
+  const smallest = Math.min(...nonZero);
+  return Math.max(2, Math.min(10, 2 - Math.floor(Math.log10(smallest))));
 }
 
 function round(value: number, digits: number): number {

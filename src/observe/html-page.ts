@@ -18,21 +18,37 @@ export interface ChartSeries {
   values: ReadonlyArray<number | null>;
   /** Colour as #rrggbb; default from the page palette. */
   color?: string;
+  /**
+   * What the legend shows while the cursor is off the chart (it shows the
+   * hovered value otherwise): the series' total, maximum, last or mean value.
+   * Default `total` for bars and histograms, `max` for lines.
+   */
+  idle?: 'total' | 'max' | 'last' | 'mean';
 }
 
 export interface ChartSpec {
   title: string;
-  /** x values: Unix seconds when `xIsTime` (default), else plain numbers. */
+  /**
+   * x values: Unix seconds when `xIsTime` (default), else plain numbers. For
+   * a `histogram`, the bin edges: one more than each series has values (bin
+   * i spans x[i] to x[i + 1]).
+   */
   x: readonly number[];
   series: readonly ChartSeries[];
-  /** `line` (default) or `bars`. */
-  kind?: 'line' | 'bars';
+  /** `line` (default), `bars` (one bar centred on each x), or `histogram` (each bin filled over its own range). */
+  kind?: 'line' | 'bars' | 'histogram';
   /** How y values read: counts (1.2M), USD ($1.23), bytes (1.2 MiB) or milliseconds. Default `count`. */
   unit?: 'count' | 'usd' | 'bytes' | 'ms';
+  /** How plain x values read (not for time axes). Default `count`. */
+  xUnit?: 'count' | 'usd' | 'bytes' | 'ms';
   /** Default true: x is Unix seconds, shown as UTC dates. */
   xIsTime?: boolean;
   /** Vertical markers, e.g. anomalous days. */
   marks?: ReadonlyArray<{ x: number; label: string }>;
+  /** `bars` only: stack the series in each bar (parts of one whole, e.g. cost by line item), the first at the bottom. */
+  stacked?: boolean;
+  /** Shaded spans of x with a label, e.g. a day not over yet. */
+  shaded?: ReadonlyArray<{ from: number; to: number; label: string }>;
   /** Plot height in CSS pixels. Default 280. */
   heightPx?: number;
 }
@@ -81,15 +97,25 @@ export function chartHtml(spec: ChartSpec): string {
   const data = {
     title: spec.title,
     x: spec.x,
-    series: spec.series.map((s, i) => ({ label: s.label, values: s.values, color: s.color ?? PALETTE[i % PALETTE.length] })),
+    series: spec.series.map((s, i) => ({
+      label: s.label,
+      values: s.values,
+      color: s.color ?? PALETTE[i % PALETTE.length],
+      idle: s.idle ?? ((spec.kind ?? 'line') === 'line' ? 'max' : 'total'),
+    })),
     kind: spec.kind ?? 'line',
     unit: spec.unit ?? 'count',
-    xIsTime: spec.xIsTime ?? true,
+    xUnit: spec.xUnit ?? 'count',
+    xIsTime: spec.kind === 'histogram' ? false : (spec.xIsTime ?? true),
     marks: spec.marks ?? [],
+    stacked: spec.kind === 'bars' && spec.stacked === true,
+    shaded: spec.shaded ?? [],
     heightPx: spec.heightPx ?? 280,
   };
+  // Shaded spans are named under the title: a label inside the plot would sit on the data.
+  const shadedNote = data.shaded.length > 0 ? ` <small class="note">(grey: ${escapeHtml(data.shaded.map((s) => s.label).join(' · '))})</small>` : '';
   return (
-    `<figure class="chart"><figcaption>${escapeHtml(spec.title)}</figcaption>` +
+    `<figure class="chart"><figcaption>${escapeHtml(spec.title)}${shadedNote}</figcaption>` +
     `<div class="chart-plot" data-chart="${escapeHtml(JSON.stringify(data))}"></div></figure>`
   );
 }
@@ -98,13 +124,18 @@ export function tableHtml(spec: TableSpec): string {
   const columns = spec.columns.map((c) => (typeof c === 'string' ? { label: c } : c));
   const cellHtml = (tag: 'td' | 'th', value: Cell, i: number): string => {
     const align = columns[i]?.align === 'right' ? ' class="num"' : '';
-    return `<${tag}${align}>${value === null || value === undefined ? '' : escapeHtml(String(value))}</${tag}>`;
+    return `<${tag}${align}>${value === null || value === undefined ? '' : escapeHtml(cellText(value))}</${tag}>`;
   };
   const head = `<thead><tr>${columns.map((c) => `<th${c.align === 'right' ? ' class="num"' : ''}>${escapeHtml(c.label)}</th>`).join('')}</tr></thead>`;
   const body = `<tbody>${spec.rows.map((row) => `<tr>${row.map((v, i) => cellHtml('td', v, i)).join('')}</tr>`).join('')}</tbody>`;
   const foot = spec.footer ? `<tfoot><tr>${spec.footer.map((v, i) => cellHtml('th', v, i)).join('')}</tr></tfoot>` : '';
   const caption = spec.caption ? `<caption>${escapeHtml(spec.caption)}</caption>` : '';
   return `<table>${caption}${head}${body}${foot}</table>`;
+}
+
+/** A number with thousands separators (1,234,567; 0.000123 keeps its digits); other cells as they are. */
+function cellText(value: Exclude<Cell, null | undefined>): string {
+  return typeof value === 'number' ? value.toLocaleString('en-US', { maximumFractionDigits: 6 }) : String(value);
 }
 
 /** Horizontal bars for shares of a whole, one column per measure. */
@@ -199,6 +230,7 @@ tbody tr:nth-child(even) { background: #f9fafb; }
 .bar span { display: block; height: 100%; background: var(--accent); }
 details summary { cursor: pointer; font-weight: 600; font-size: 17px; margin: 28px 0 8px; }
 .flag { color: #b91c1c; font-weight: 600; }
+.note { color: var(--muted); font-weight: 400; }
 `;
 
 /** Draws every [data-chart] element with uPlot (UTC time axis, unit-aware labels, marks as dashed lines). */
@@ -216,7 +248,23 @@ const DRAW_SCRIPT = `
     if (a >= 1e6) return p + +(v / 1e6).toPrecision(3) + 'M' + s;
     if (a >= 1e4) return p + +(v / 1e3).toPrecision(3) + 'k' + s;
     if (unit === 'usd') return p + (v === 0 ? '0' : a >= 1 ? v.toFixed(2) : v.toFixed(4));
-    return +v.toPrecision(4) + s;
+    return (+v.toPrecision(4)).toLocaleString('en-US') + s;
+  }
+  // A legend value in full, with thousands separators: 1,234,567 tokens/min, not 1.23M.
+  function exact(v, unit) {
+    if (v == null || !isFinite(v)) return '';
+    if (unit === 'bytes') return compact(v, unit);
+    if (unit === 'usd') return '$' + (Math.abs(v) >= 1 ? v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : +v.toPrecision(3));
+    return v.toLocaleString('en-US', { maximumFractionDigits: Math.abs(v) >= 100 ? 0 : 2 }) + (unit === 'ms' ? ' ms' : '');
+  }
+  // What a legend shows while no point is hovered, instead of uPlot's dash.
+  function idleText(values, how, unit) {
+    var seen = values.filter(function (v) { return v != null && isFinite(v); });
+    if (seen.length === 0) return '–';
+    if (how === 'last') return 'last ' + exact(seen[seen.length - 1], unit);
+    if (how === 'max') return 'max ' + exact(Math.max.apply(null, seen), unit);
+    var sum = seen.reduce(function (a, b) { return a + b; }, 0);
+    return how === 'mean' ? 'mean ' + exact(sum / seen.length, unit) : 'total ' + exact(sum, unit);
   }
   function markPlugin(marks) {
     return { hooks: { draw: function (u) {
@@ -227,13 +275,32 @@ const DRAW_SCRIPT = `
       ctx.lineWidth = 2;
       ctx.setLineDash([6, 4]);
       ctx.font = (12 * devicePixelRatio) + 'px system-ui, sans-serif';
+      // uPlot leaves its own text alignment on the context: set ours, and put a label that would
+      // run past the plot's right edge on the left of its line, so it is never clipped.
+      ctx.textBaseline = 'top';
       marks.forEach(function (m) {
         var x = Math.round(u.valToPos(m.x, 'x', true));
         ctx.beginPath();
         ctx.moveTo(x, u.bbox.top);
         ctx.lineTo(x, u.bbox.top + u.bbox.height);
         ctx.stroke();
-        ctx.fillText(m.label, x + 4, u.bbox.top + 14 * devicePixelRatio);
+        var gap = 4 * devicePixelRatio;
+        var fitsRight = x + gap + ctx.measureText(m.label).width <= u.bbox.left + u.bbox.width;
+        ctx.textAlign = fitsRight ? 'left' : 'right';
+        ctx.fillText(m.label, fitsRight ? x + gap : x - gap, u.bbox.top + 4 * devicePixelRatio);
+      });
+      ctx.restore();
+    } } };
+  }
+  // Grey spans under the series (drawn with the axes); the caption names them.
+  function shadePlugin(spans) {
+    return { hooks: { drawAxes: function (u) {
+      var ctx = u.ctx, left = u.bbox.left, right = u.bbox.left + u.bbox.width;
+      ctx.save();
+      ctx.fillStyle = 'rgba(107, 114, 128, 0.14)';
+      spans.forEach(function (span) {
+        var a = Math.max(left, u.valToPos(span.from, 'x', true)), b = Math.min(right, u.valToPos(span.to, 'x', true));
+        if (b > a) ctx.fillRect(a, u.bbox.top, b - a, u.bbox.height);
       });
       ctx.restore();
     } } };
@@ -241,34 +308,89 @@ const DRAW_SCRIPT = `
   var charts = [];
   document.querySelectorAll('[data-chart]').forEach(function (el) {
     var spec = JSON.parse(el.getAttribute('data-chart'));
+    // The data as given, before any widening below: what idle legends sum up.
+    var idleValues = spec.series.map(function (s) { return s.values.slice(); });
     if (spec.x.length === 1) {
       // One point (a run shorter than one bucket) gives uPlot an empty x range: widen it to a flat step.
       spec.x = [spec.x[0] - 1, spec.x[0]];
       spec.series.forEach(function (s) { s.values = [s.values[0], s.values[0]]; });
     }
+    var isHistogram = spec.kind === 'histogram';
+    if (isHistogram) {
+      // Bin i spans edges i..i+1: a step after each edge, the last value repeated to reach the last edge.
+      spec.series.forEach(function (s) { s.values = s.values.concat([s.values[s.values.length - 1]]); });
+    }
     var bars = spec.kind === 'bars' && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : null;
-    var series = [{ label: spec.xIsTime ? 'UTC' : 'x' }].concat(spec.series.map(function (s) {
+    // Stacked bars: series i is drawn as the sum of series 0..i, tallest first, so each bar shows its own part
+    // on top of those before it; uPlot draws (and lists) them from the top of the stack down.
+    var order = spec.series.map(function (s, i) { return i; });
+    if (spec.stacked && bars) {
+      var running = spec.x.map(function () { return 0; });
+      spec.series.forEach(function (s) {
+        running = running.map(function (r, k) { return r + (s.values[k] || 0); });
+        s.values = running.slice();
+      });
+      order.reverse();
+    }
+    var steps = isHistogram && uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : null;
+    var filled = bars || steps;
+    var edges = spec.x;
+    var isDaily = spec.x.every(function (t) { return t % 86400 === 0; });
+    var xSeries = isHistogram
+      ? { label: 'bin', value: function (u, v, si, idx) {
+          if (idx == null) return exact(edges[0], spec.xUnit) + ' – ' + exact(edges[edges.length - 1], spec.xUnit);
+          var i = Math.min(idx, edges.length - 2);
+          return exact(edges[i], spec.xUnit) + ' – ' + exact(edges[i + 1], spec.xUnit);
+        } }
+      : spec.xIsTime
+        ? { label: 'UTC', value: function (u, v, si, idx) { return idx == null ? utc(edges[0]) + ' → ' + utc(edges[edges.length - 1]) : utc(v); } }
+        : { label: 'x', value: function (u, v) { return v == null ? '' : exact(v, spec.xUnit); } };
+    // Whole days read as dates, anything finer as date and time (UTC).
+    function utc(sec) {
+      if (sec == null || !isFinite(sec)) return '';
+      var iso = new Date(sec * 1000).toISOString();
+      return isDaily ? iso.slice(0, 10) : iso.slice(0, 19).replace('T', ' ');
+    }
+    var series = [xSeries].concat(order.map(function (i) {
+      var s = spec.series[i];
       return {
         label: s.label,
         stroke: s.color,
-        width: 2,
-        fill: bars && /^#[0-9a-f]{6}$/i.test(s.color) ? s.color + '99' : undefined,
-        paths: bars || undefined,
-        points: { show: !bars && spec.x.length <= 62 },
-        value: function (u, v) { return v == null ? '—' : compact(v, spec.unit); }
+        width: spec.stacked ? 1 : 2,
+        // Stacked parts are opaque: translucent ones would mix with the parts behind them.
+        fill: filled && /^#[0-9a-f]{6}$/i.test(s.color) ? s.color + (spec.stacked ? '' : '99') : undefined,
+        paths: filled || undefined,
+        points: { show: !filled && spec.x.length <= 62 },
+        value: function (u, v, si, idx) {
+          if (idx == null) return idleText(idleValues[i], s.idle, spec.unit);
+          // The series' own value: histograms repeat their last bin, stacks plot running sums.
+          if (isHistogram || spec.stacked) v = idleValues[i][Math.min(idx, idleValues[i].length - 1)];
+          return v == null ? '–' : exact(v, spec.unit);
+        }
       };
     }));
+    var xScale = { time: spec.xIsTime };
+    if (isHistogram) xScale.range = function () { return [edges[0], edges[edges.length - 1]]; };
+    else if (bars && edges.length > 1) {
+      // Room for the first and last bars: half a slot beyond each end, so neither is cut in half.
+      var padLeft = (edges[1] - edges[0]) / 2, padRight = (edges[edges.length - 1] - edges[edges.length - 2]) / 2;
+      xScale.range = function () { return [edges[0] - padLeft, edges[edges.length - 1] + padRight]; };
+    }
     var opts = {
       width: Math.max(320, el.clientWidth || 900),
       height: spec.heightPx,
       series: series,
       // Volumes read against zero: the y axis starts at 0 unless the data go below it.
-      scales: { x: { time: spec.xIsTime }, y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.05 : 1]; } } },
-      axes: [{}, { size: 72, values: function (u, splits) { return splits.map(function (v) { return compact(v, spec.unit); }); } }],
-      plugins: spec.marks.length ? [markPlugin(spec.marks)] : []
+      // Marks' labels get a free row above the tallest value.
+      scales: { x: xScale, y: { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * (spec.marks.length ? 1.15 : 1.05) : 1]; } } },
+      axes: [
+        spec.xIsTime ? {} : { values: function (u, splits) { return splits.map(function (v) { return compact(v, spec.xUnit); }); } },
+        { size: 72, values: function (u, splits) { return splits.map(function (v) { return compact(v, spec.unit); }); } }
+      ],
+      plugins: (spec.shaded.length ? [shadePlugin(spec.shaded)] : []).concat(spec.marks.length ? [markPlugin(spec.marks)] : [])
     };
     if (spec.xIsTime) opts.tzDate = function (ts) { return uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'); };
-    var data = [spec.x].concat(spec.series.map(function (s) { return s.values; }));
+    var data = [spec.x].concat(order.map(function (i) { return spec.series[i].values; }));
     charts.push({ el: el, plot: new uPlot(opts, data, el) });
   });
   window.addEventListener('resize', function () {

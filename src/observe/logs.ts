@@ -1,6 +1,6 @@
 // JSON logs of a run (`--log-format json`): one JSON object per line, via pino.
 //
-// In:  run events (src/core/events.ts) and a few notices from the CLI's
+// In:  run events (src/shared/events.ts) and a few notices from the CLI's
 //      observers (metrics address, report written).
 // Out: lines on the given stream, each {level, time, event, msg, ...fields}.
 // Owns the log event names and shapes (listed in LOG_EVENTS), the

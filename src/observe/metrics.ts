@@ -1,6 +1,6 @@
 // Prometheus metrics of a run (DESIGN.md §3, "Metrics").
 //
-// In:  run events (src/core/events.ts).  Out: a prom-client Registry of its
+// In:  run events (src/shared/events.ts).  Out: a prom-client Registry of its
 // own (never the global one, so two runs in one process do not mix) and an
 // HTTP endpoint serving it at /metrics in the Prometheus text format.
 // Owns the metric names, their labels and what each one counts.

@@ -6,7 +6,7 @@
 // 429s and retries over time, the latency distribution, cost by model.
 
 import type { Summary } from '../shared/types.js';
-import { chartHtml, paragraphHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml, type Cell } from './html-page.js';
+import { chartHtml, paragraphHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml, type Cell, type ChartSeries } from './html-page.js';
 import type { LatencyDistribution, TimelineSeries } from './timeline.js';
 
 export interface RunReportInput {
@@ -26,22 +26,13 @@ export function renderRunReport({ summary, series, latency }: RunReportInput): s
           'enforced (after headroom and any slow-down after 429s). The token budget is spent on charged tokens (prompt plus the output limit), ' +
           'so the tokens the API reported stay below it.',
       ) +
-        chartHtml({
-          title: 'Requests per minute',
-          x: series.time,
-          series: [
-            { label: 'attempts/min (what the RPM budget counts)', values: series.attemptsPerMinute },
-            { label: 'finished requests/min', values: series.finishedPerMinute },
-            { label: 'RPM budget', values: series.rpmBudget, color: '#9ca3af' },
-          ],
-        }) +
-        chartHtml({
-          title: 'Tokens per minute',
-          x: series.time,
-          series: [
-            { label: 'tokens/min (input + output, as reported)', values: series.tokensPerMinute },
-            { label: 'TPM budget', values: series.tpmBudget, color: '#9ca3af' },
-          ],
+        rateChart('Requests per minute', series.time, [
+          { label: 'attempts/min (what the RPM budget counts)', values: series.attemptsPerMinute },
+          { label: 'finished requests/min', values: series.finishedPerMinute },
+        ], { label: 'RPM budget', values: series.rpmBudget }) +
+        rateChart('Tokens per minute', series.time, [{ label: 'tokens/min (input + output, as reported)', values: series.tokensPerMinute }], {
+          label: 'TPM budget',
+          values: series.tpmBudget,
         }),
     ),
     sectionHtml(
@@ -68,16 +59,39 @@ export function renderRunReport({ summary, series, latency }: RunReportInput): s
   });
 }
 
+/**
+ * A budget drawn next to usage far below it flattens the usage into the
+ * x axis (800 tokens/min under an 18M budget): the budget is drawn only when
+ * the peak usage comes within a fifth of it, and named in the title otherwise.
+ */
+const BUDGET_NEAR_SHARE = 0.2;
+
+function rateChart(title: string, x: number[], usage: ChartSeries[], budget: { label: string; values: Array<number | null> }): string {
+  const peakUsage = Math.max(0, ...usage.flatMap((s) => s.values.filter((v): v is number => v !== null)));
+  const budgets = budget.values.filter((v): v is number => v !== null);
+  const lowestBudget = budgets.length > 0 ? Math.min(...budgets) : null;
+  if (lowestBudget === null || peakUsage >= lowestBudget * BUDGET_NEAR_SHARE) {
+    return chartHtml({ title, x, series: [...usage, { ...budget, color: '#9ca3af', idle: 'last' }] });
+  }
+  const highestBudget = Math.max(...budgets);
+  const share = peakUsage / lowestBudget;
+  const range = lowestBudget === highestBudget ? int(lowestBudget) : `${int(lowestBudget)}–${int(highestBudget)}`;
+  return chartHtml({ title: `${title} (${budget.label} ${range}, not drawn: the peak used ${percent(share)} of it)`, x, series: usage });
+}
+
 function overview(s: Summary): string {
   const rows: Array<[string, Cell]> = [
-    ['requests', `${s.requests.total} total · ${s.requests.succeeded} succeeded · ${s.requests.failed} failed · ${s.requests.skipped} skipped · ${s.requests.pending} pending`],
-    ['attempts', `${s.attempts.total} · ${s.attempts.retries} retries · ${s.attempts.rate_limited} rate-limited · ${s.attempts.server_errors} server errors · ${s.attempts.timeouts} timeouts`],
-    ['tokens', `${s.usage.input_tokens} in (${s.usage.cached_input_tokens} cached) · ${s.usage.output_tokens} out (${s.usage.reasoning_tokens} reasoning)`],
-    ['cost', formatUsd(s.cost_usd.total)],
-    ['rate', `${s.timing.requests_per_minute} requests/min · ${s.timing.tokens_per_minute} tokens/min`],
+    ['requests', `${int(s.requests.total)} total · ${int(s.requests.succeeded)} succeeded · ${int(s.requests.failed)} failed · ${int(s.requests.skipped)} skipped · ${int(s.requests.pending)} pending`],
+    ['attempts', `${int(s.attempts.total)} · ${int(s.attempts.retries)} retries · ${int(s.attempts.rate_limited)} rate-limited · ${int(s.attempts.server_errors)} server errors · ${int(s.attempts.timeouts)} timeouts`],
+    ['tokens', `${int(s.usage.input_tokens)} in (${int(s.usage.cached_input_tokens)} cached) · ${int(s.usage.output_tokens)} out (${int(s.usage.reasoning_tokens)} reasoning)`],
+    ['cost', s.run_cost_usd !== undefined && Math.abs(s.run_cost_usd - s.cost_usd.total) > 1e-9 ? `${formatUsd(s.run_cost_usd)} this run · ${formatUsd(s.cost_usd.total)} the whole file` : formatUsd(s.cost_usd.total)],
+    ['rate', `${int(s.timing.requests_per_minute)} requests/min · ${int(s.timing.tokens_per_minute)} tokens/min`],
     ['stopped', s.stopped_reason ?? 'no: the run finished'],
     ['alerts', s.alerts.length === 0 ? 'none' : s.alerts.map((a) => `${a.name} ${a.value} > ${a.threshold}`).join(' · ')],
   ];
+  if (s.cache) {
+    rows.splice(4, 0, ['not bought', `${int(s.cache.hits)} from the cache · ${int(s.cache.dedup)} by an identical request · saved ${formatUsd(s.cache.saved_usd)} (${int(s.cache.saved_tokens)} tokens)`]);
+  }
   if (s.unpriced_models.length > 0) rows.push(['unpriced models', s.unpriced_models.join(', ')]);
   const warnings = s.warnings.map((w) => paragraphHtml(`warning: ${w}`)).join('');
   return tableHtml({ columns: ['', ''], rows }) + warnings;
@@ -85,6 +99,7 @@ function overview(s: Summary): string {
 
 function latencySection(s: Summary, latency: LatencyDistribution): string {
   const l = s.timing.latency_ms;
+  if (l === null) return paragraphHtml('The Batch API reports no per-request latency.');
   const table = tableHtml({
     columns: ['p50', 'p90', 'p95', 'p99', 'max'].map((label) => ({ label: `${label} ms`, align: 'right' as const })),
     rows: [[l.p50, l.p90, l.p95, l.p99, l.max]],
@@ -95,10 +110,11 @@ function latencySection(s: Summary, latency: LatencyDistribution): string {
   const from = Math.max(0, (occupied[0] as number) - 1);
   const to = Math.min(latency.counts.length - 1, (occupied.at(-1) as number) + 1);
   const chart = chartHtml({
-    title: 'Requests by latency (ms, upper edge of each bin; bins grow ×1.41)',
-    x: latency.upperMs.slice(from, to + 1),
-    xIsTime: false,
-    kind: 'bars',
+    title: 'Requests by latency (each bar spans its bin, from its lower to its upper edge; bins grow ×1.41)',
+    // Bin i holds latencies above the edge before it, up to its own upper edge.
+    x: [from === 0 ? 0 : (latency.upperMs[from - 1] as number), ...latency.upperMs.slice(from, to + 1)],
+    kind: 'histogram',
+    xUnit: 'ms',
     series: [{ label: 'requests', values: latency.counts.slice(from, to + 1) }],
   });
   return table + chart;
@@ -130,6 +146,15 @@ function limitsTable(s: Summary): string {
     columns: ['model (as requested)', { label: 'RPM', align: 'right' }, { label: 'TPM', align: 'right' }, 'from'],
     rows: Object.entries(s.limits).map(([model, l]) => [model, l.rpm ?? 'unlimited', l.tpm ?? 'unlimited', l.source]),
   });
+}
+
+/** An integer with thousands separators. */
+function int(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}
+
+function percent(share: number): string {
+  return share >= 0.01 ? `${(share * 100).toFixed(1)}%` : `${(share * 100).toPrecision(2)}%`;
 }
 
 function formatUsd(value: number): string {

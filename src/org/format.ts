@@ -1,5 +1,7 @@
 // A report as text: `--format json` (the DESIGN.md §3 object), `csv` (one
-// line per row) and `table` (rows, totals, anomalies, then the charts).
+// line per row) and `table` (per-day totals, the top groups, anomalies, then
+// the charts: a month of rows by model or line item is hundreds of lines, so
+// every row is left to csv and json).
 //
 // In:  a BuiltReport, its spec and views.  Out: the text for stdout; for CSV
 //      also the anomaly lines, which go to stderr so stdout stays one table.
@@ -9,8 +11,8 @@ import Table from 'cli-table3';
 import type { Judgement } from './anomalies.js';
 import { forecastJson, forecastSentences, type MonthForecast } from './forecast.js';
 import type { ReportSpec } from './kinds.js';
-import { bucketLabel, formatValue, rangeLabel } from './numbers.js';
-import { isoSeconds } from './range.js';
+import { formatValue, rangeLabel } from './numbers.js';
+import { DAY_SECONDS, bucketsOf, dayStart, isoSeconds } from './range.js';
 import type { BuiltReport, OrgReport } from './report.js';
 import { renderTextCharts } from './terminal-charts.js';
 import { displayKey, label, metricUnit, type OrgViews } from './views.js';
@@ -70,33 +72,104 @@ const SHORT_HEADERS: Readonly<Record<string, string>> = {
   amount_usd: 'USD',
 };
 
+/** Groups listed by name in table mode; the rest are summed into one `other (n)` line. */
+export const TOP_GROUPS = 10;
+
 export function renderTable(ctx: TableContext): string {
   const { report } = ctx.built;
   const grouping = report.group_by.length > 0 ? ` · grouped by ${report.group_by.join(', ')}` : '';
   const lines = [`${ctx.title} · ${rangeLabel(report.range.start, report.range.end)} · ${report.bucket} buckets${grouping}`];
+  const style = { head: ctx.color ? ['cyan'] : [], border: ctx.color ? ['grey'] : [], compact: true };
+  const metricHeads = ctx.spec.metrics.map((m) => SHORT_HEADERS[m] ?? m);
+  const metricCells = (values: Record<string, number>): string[] => ctx.spec.metrics.map((m) => formatValue(values[m] ?? 0, metricUnit(m)));
+  const totalCells = metricCells(report.totals);
 
-  const table = new Table({
-    head: ['bucket (UTC)', ...report.group_by, ...ctx.spec.metrics.map((m) => SHORT_HEADERS[m] ?? m)],
-    colAligns: ['left', ...report.group_by.map(() => 'left' as const), ...ctx.spec.metrics.map(() => 'right' as const)],
-    style: { head: ctx.color ? ['cyan'] : [], border: ctx.color ? ['grey'] : [], compact: true },
-  });
-  for (const row of report.rows) {
-    table.push([
-      bucketLabel(row.start_time, row.end_time, report.bucket),
-      ...report.group_by.map((key) => displayKey(row[key])),
-      ...ctx.spec.metrics.map((m) => formatValue(row[m] as number, metricUnit(m))),
-    ]);
+  if (report.rows.length === 0) {
+    lines.push('(no usage in this range)');
+  } else {
+    const days = new Table({ head: ['day (UTC)', ...metricHeads], colAligns: ['left', ...ctx.spec.metrics.map(() => 'right' as const)], style });
+    for (const day of dailyRows(report, ctx.spec.metrics)) days.push([day.label, ...metricCells(day.values)]);
+    days.push(['total', ...totalCells]);
+    lines.push('Per day', days.toString());
+
+    if (report.group_by.length > 0) {
+      const groups = topGroups(report, ctx.spec);
+      const table = new Table({
+        head: [...report.group_by, ...metricHeads, 'share'],
+        colAligns: [...report.group_by.map(() => 'left' as const), ...ctx.spec.metrics.map(() => 'right' as const), 'right'],
+        style,
+      });
+      for (const group of groups.listed) table.push([...group.keys, ...metricCells(group.values), percent(group.share)]);
+      if (groups.rest !== null) {
+        table.push([`other (${groups.rest.count})`, ...report.group_by.slice(1).map(() => ''), ...metricCells(groups.rest.values), percent(groups.rest.share)]);
+      }
+      table.push([`total (${groups.count})`, ...report.group_by.slice(1).map(() => ''), ...totalCells, '100.0%']);
+      const what = label(ctx.spec.volume.metric);
+      const heading = groups.count > TOP_GROUPS ? `Top ${TOP_GROUPS} of ${groups.count}` : `All ${groups.count}`;
+      lines.push('', `${heading} groups (${report.group_by.join(' × ')}) by ${what}`, table.toString());
+    }
+    lines.push(`${report.rows.length} rows in all: --format csv or --format json prints every one.`);
   }
-  table.push([
-    `total (${report.rows.length} rows)`,
-    ...report.group_by.map(() => ''),
-    ...ctx.spec.metrics.map((m) => formatValue(report.totals[m] ?? 0, metricUnit(m))),
-  ]);
-  lines.push(report.rows.length > 0 ? table.toString() : '(no usage in this range)');
   lines.push('', ...anomalyLines(ctx.built, ctx.spec, ctx.threshold));
   if (ctx.forecast) lines.push('', ...forecastSentences(ctx.forecast));
   lines.push(...renderTextCharts(ctx.views, { columns: ctx.columns, color: ctx.color }));
   return `${lines.join('\n')}\n`;
+}
+
+/** Each UTC day of the range with its metrics summed over groups; a day the range cuts is labelled by its span. */
+export function dailyRows(report: OrgReport, metrics: readonly string[]): Array<{ label: string; values: Record<string, number> }> {
+  const days = bucketsOf({ startSec: report.range.start, endSec: report.range.end }, '1d');
+  const sums = days.map(() => Object.fromEntries(metrics.map((m) => [m, 0])) as Record<string, number>);
+  const index = new Map(days.map((day, i) => [dayStart(day.startSec), i]));
+  for (const row of report.rows) {
+    const i = index.get(dayStart(row.start_time));
+    if (i === undefined) continue;
+    const sum = sums[i] as Record<string, number>;
+    for (const m of metrics) sum[m] = (sum[m] ?? 0) + (row[m] as number);
+  }
+  const clock = (sec: number): string => isoSeconds(sec).slice(11, 16);
+  return days.map((day, i) => {
+    const date = isoSeconds(day.startSec).slice(0, 10);
+    const isFirstCut = day.startSec % DAY_SECONDS !== 0;
+    const isLastCut = day.endSec % DAY_SECONDS !== 0;
+    const span = isFirstCut && isLastCut ? ` ${clock(day.startSec)} to ${clock(day.endSec)}` : isFirstCut ? ` from ${clock(day.startSec)}` : isLastCut ? ` to ${clock(day.endSec)}` : '';
+    return { label: span === '' ? date : `${date}${span} (partial)`, values: sums[i] as Record<string, number> };
+  });
+}
+
+interface GroupTotal {
+  keys: string[];
+  values: Record<string, number>;
+  share: number;
+}
+
+/** The report's groups (each combination of group keys) by their judged volume: the top TOP_GROUPS and the rest summed. */
+export function topGroups(
+  report: OrgReport,
+  spec: ReportSpec,
+): { listed: GroupTotal[]; rest: { count: number; values: Record<string, number>; share: number } | null; count: number } {
+  const volume = (values: Record<string, number>): number => spec.volume.fields.reduce((sum, f) => sum + (values[f] ?? 0), 0);
+  const groups = new Map<string, { keys: string[]; values: Record<string, number> }>();
+  for (const row of report.rows) {
+    const keys = report.group_by.map((key) => displayKey(row[key]));
+    const id = JSON.stringify(keys);
+    const group = groups.get(id) ?? { keys, values: Object.fromEntries(spec.metrics.map((m) => [m, 0])) };
+    for (const m of spec.metrics) group.values[m] = (group.values[m] ?? 0) + (row[m] as number);
+    groups.set(id, group);
+  }
+  const total = volume(report.totals);
+  const ranked = [...groups.values()]
+    .map((g) => ({ ...g, share: total > 0 ? volume(g.values) / total : 0 }))
+    .sort((a, b) => volume(b.values) - volume(a.values) || (a.keys.join() < b.keys.join() ? -1 : 1));
+  const listed = ranked.slice(0, TOP_GROUPS);
+  const others = ranked.slice(TOP_GROUPS);
+  if (others.length === 0) return { listed, rest: null, count: ranked.length };
+  const values = Object.fromEntries(spec.metrics.map((m) => [m, others.reduce((sum, g) => sum + (g.values[m] ?? 0), 0)]));
+  return { listed, rest: { count: others.length, values, share: total > 0 ? volume(values) / total : 0 }, count: ranked.length };
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
 }
 
 /** What was flagged, or how many days were judged and found ordinary. */

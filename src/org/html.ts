@@ -63,8 +63,10 @@ export function renderHtml(ctx: HtmlContext): string {
       x: view.x,
       series: view.series.map((s) => ({ label: s.label, values: s.values })),
       unit: view.unit,
+      ...(view.kind === 'stacked' ? { kind: 'bars' as const, stacked: true } : {}),
       // A flagged first day may start before the range (its first bucket starts at the range start).
       marks: marks.map((m) => ({ ...m, x: Math.max(m.x, report.range.start) })),
+      shaded: view.partial.map((p) => ({ ...slotAround(view.x, p.x), label: p.label })),
     }),
   );
   const shares = ctx.views.shares.map((share) =>
@@ -78,7 +80,15 @@ export function renderHtml(ctx: HtmlContext): string {
       })),
     }),
   );
-  sections.push(sectionHtml('Charts', [...charts, ...shares].join('\n')));
+  const totals = ctx.views.totals.map((view) =>
+    tableHtml({
+      caption: view.title,
+      columns: [view.key, { label: 'total', align: 'right' }, { label: 'share', align: 'right' }],
+      rows: view.items.map((item) => [item.label, formatValue(item.total, view.unit), `${(item.share * 100).toFixed(1)}%`]),
+      footer: [`total (${view.items.length})`, formatValue(view.total, view.unit), view.total > 0 ? '100.0%' : ''],
+    }),
+  );
+  sections.push(sectionHtml('Charts', [...charts, ...totals, ...shares].join('\n')));
 
   const dailyRows: Cell[][] = ctx.built.judgements.map((j) => [
     isoDate(j.dayStartSec),
@@ -140,6 +150,16 @@ function forecastSectionHtml(f: MonthForecast): string {
       paragraphHtml(`${headline ?? ''} ${(basis ?? '').trim()}`),
     ].join('\n'),
   );
+}
+
+/** The span a bucket's bar or point takes on the chart: halfway to its neighbours (a lone bucket: its own width either side). */
+function slotAround(x: readonly number[], at: number): { from: number; to: number } {
+  const i = x.indexOf(at);
+  const before = i > 0 ? at - (x[i - 1] as number) : undefined;
+  const after = i >= 0 && i < x.length - 1 ? (x[i + 1] as number) - at : undefined;
+  const left = before ?? after ?? 1;
+  const right = after ?? before ?? 1;
+  return { from: at - left / 2, to: at + right / 2 };
 }
 
 const VERDICT_TEXT = {

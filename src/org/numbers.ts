@@ -4,8 +4,10 @@
 // In: numbers and Unix seconds.  Out: short strings.  Pure.
 
 import type { BucketWidth } from './kinds.js';
-import type { ValueUnit } from './views.js';
 import { DAY_SECONDS, isoSeconds } from './range.js';
+
+/** How a metric's values read: USD, bytes, or plain counts. */
+export type ValueUnit = 'count' | 'usd' | 'bytes';
 
 const INTEGER = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 

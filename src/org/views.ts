@@ -1,18 +1,22 @@
 // The views of a report, computed once from its rows and drawn by both the
 // terminal (text.ts) and the HTML page (html.ts):
 //  - the judged volume over time (usage: input and output tokens; costs: USD),
-//  - the same per model (usage) or per line item (costs) over time,
-//  - each model's share of tokens and of requests (usage grouped by model).
+//  - the same per model (usage) or per line item (costs, as stacked parts),
+//  - each model's share of tokens and of requests (usage grouped by model),
+//  - each line item's total and share of the cost (costs grouped by it),
+//  - which buckets are partial (the range cuts them: a day not over yet).
 //
 // In:  an OrgReport and its spec.  Out: chart data (x = bucket starts in Unix
 //      seconds, one value per bucket, 0 for empty buckets) and share tables.
 // Pure.
 
-import type { GroupKey, ReportSpec } from './kinds.js';
+import type { BucketWidth, GroupKey, ReportSpec } from './kinds.js';
 import type { OrgReport, ReportRow } from './report.js';
+import { BUCKET_SECONDS } from './kinds.js';
+import type { ValueUnit } from './numbers.js';
 import { bucketsOf } from './range.js';
 
-export type ValueUnit = 'count' | 'usd' | 'bytes';
+export type { ValueUnit } from './numbers.js';
 
 export interface SeriesView {
   label: string;
@@ -26,6 +30,20 @@ export interface TimeView {
   /** Bucket starts, Unix seconds. */
   x: number[];
   series: SeriesView[];
+  /** `stacked`: the series are parts of one whole per bucket (cost by line item), drawn as stacked bars; else lines. */
+  kind: 'lines' | 'stacked';
+  /** Buckets shorter than their width, cut by the range (the day not over yet; a first day that starts late). */
+  partial: Array<{ x: number; label: string }>;
+}
+
+/** Every value of a group key with its total and share, largest first (costs: each line item). */
+export interface TotalsView {
+  title: string;
+  /** The group key, e.g. `line_item`. */
+  key: string;
+  unit: ValueUnit;
+  items: Array<{ label: string; total: number; share: number }>;
+  total: number;
 }
 
 export interface ShareView {
@@ -38,6 +56,7 @@ export interface ShareView {
 export interface OrgViews {
   times: TimeView[];
   shares: ShareView[];
+  totals: TotalsView[];
 }
 
 /** Series beyond this many are summed into "other", so charts and legends stay readable. */
@@ -46,9 +65,13 @@ export const MAX_SERIES = 8;
 const BUCKET_NOUN = { '1m': 'minute', '1h': 'hour', '1d': 'day' } as const;
 
 export function viewsOf(report: OrgReport, spec: ReportSpec): OrgViews {
-  const x = bucketsOf({ startSec: report.range.start, endSec: report.range.end }, report.bucket).map((b) => b.startSec);
+  const buckets = bucketsOf({ startSec: report.range.start, endSec: report.range.end }, report.bucket);
+  const x = buckets.map((b) => b.startSec);
   const slot = slotFinder(x);
   const per = BUCKET_NOUN[report.bucket];
+  const partial = buckets
+    .filter((b) => b.endSec - b.startSec < BUCKET_SECONDS[report.bucket])
+    .map((b) => ({ x: b.startSec, label: partialLabel(b.startSec, b.endSec, report.bucket, per) }));
   const unit = metricUnit(spec.volume.metric);
   const fields = spec.volume.fields;
   const isCosts = fields.includes('amount_usd');
@@ -59,6 +82,8 @@ export function viewsOf(report: OrgReport, spec: ReportSpec): OrgViews {
     unit,
     x,
     series: fields.map((field) => seriesOf(label(field), report.rows, slot, x.length, (row) => row[field] as number)),
+    kind: 'lines',
+    partial,
   });
 
   const splitKey: GroupKey = isCosts ? 'line_item' : 'model';
@@ -69,6 +94,8 @@ export function viewsOf(report: OrgReport, spec: ReportSpec): OrgViews {
       unit,
       x,
       series: splitSeries(report.rows, splitKey, slot, x.length, volume),
+      kind: isCosts ? 'stacked' : 'lines',
+      partial,
     });
   }
 
@@ -81,7 +108,27 @@ export function viewsOf(report: OrgReport, spec: ReportSpec): OrgViews {
   if (isCosts && report.group_by.includes('project_id')) {
     shares.push(shareOf('Share by project', report.rows, 'project_id', [['amount_usd', (row) => row.amount_usd as number]]));
   }
-  return { times, shares };
+  const totals: TotalsView[] = [];
+  if (isCosts && report.group_by.includes('line_item')) {
+    const share = shareOf('Cost by line item', report.rows, 'line_item', [['amount_usd', (row) => row.amount_usd as number]]);
+    const total = report.totals.amount_usd ?? 0;
+    totals.push({
+      title: share.title,
+      key: 'line_item',
+      unit,
+      items: share.items.map((item) => ({ label: item.label, total: item.values[0] ?? 0, share: item.shares[0] ?? 0 })),
+      total,
+    });
+  }
+  return { times, shares, totals };
+}
+
+/** `partial day: to 09:06 UTC` (the range ends inside it) or `partial day: from 09:06 UTC` (the range starts inside it). */
+function partialLabel(startSec: number, endSec: number, width: BucketWidth, per: string): string {
+  const size = BUCKET_SECONDS[width];
+  const clock = (sec: number): string => new Date(sec * 1000).toISOString().slice(11, 16);
+  if (startSec % size !== 0 && endSec % size !== 0) return `partial ${per}: ${clock(startSec)} to ${clock(endSec)} UTC`;
+  return startSec % size !== 0 ? `partial ${per}: from ${clock(startSec)} UTC` : `partial ${per}: to ${clock(endSec)} UTC`;
 }
 
 /** How a metric's values read: USD, bytes, or plain counts. */

@@ -271,7 +271,7 @@ export interface SendStageOptions {
   emit: (event: RunEvent) => void;
   reachability: Reachability;
   /** The server as messages name it: its base URL and the proxy in use, if any. */
-  target: string;
+  target: { baseUrl: string; proxy: string | null };
   /** A stop verdict (401, insufficient_quota, a pause too long), the budget store's failure, or nothing connects: the run must stop. */
   requestStop: (reason: 'auth_failed' | 'quota_exhausted' | 'rate_limit_wait' | 'budget_store_unavailable' | 'unreachable', message: string) => void;
 }
@@ -338,7 +338,12 @@ export class SendStage {
     const { emit, now, spend, requestStop, target } = this.#o;
     return {
       unreachable: (error) =>
-        requestStop('unreachable', `nothing connects to ${target} (${error.message}); the lines left are pending: --resume continues once it answers`),
+        requestStop(
+          'unreachable',
+          // A proxy that refuses is named by the error itself.
+          `nothing connects to ${target.baseUrl}${target.proxy && !error.message.includes('proxy') ? ` through the proxy ${target.proxy}` : ''} ` +
+            `(${error.message}); the lines left are pending: --resume continues once it answers`,
+        ),
       storeLost: (error) => requestStop('budget_store_unavailable', error.message),
       stopping: (verdict) =>
         requestStop(verdict.reason, verdict.reason === 'rate_limit_wait' ? `${verdict.message} on ${item.model}: stopping; --resume later` : verdict.message),

@@ -202,7 +202,7 @@ export function buildSummary(context: SummaryContext): Summary {
       requests_per_minute: perMinute(finishedThisRun),
       tokens_per_minute: perMinute(stats.billedTokens),
       charged_tokens_per_minute: perMinute(stats.chargedTokens),
-      latency_ms: stats.latency.summary(),
+      latency_ms: context.mode === 'batch' ? null : stats.latency.summary(),
     },
     limits: limitsReport(context.limits, stats, wallSeconds),
     alerts: alertsOf(stats, context.thresholds),

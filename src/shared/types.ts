@@ -235,7 +235,8 @@ export interface Summary {
     requests_per_minute: number;
     tokens_per_minute: number;
     charged_tokens_per_minute: number;
-    latency_ms: LatencySummary;
+    /** Of successful requests; null in batch mode (the Batch API reports no per-request latency). */
+    latency_ms: LatencySummary | null;
   };
   limits: Record<string, LimitReport>;
   alerts: Alert[];

@@ -1,6 +1,6 @@
 // The simulated Files and Batch APIs (OPENAI-API.md §7, checklist items 10–11).
 //
-// In:  /v1/files (multipart upload, list, get, content) and /v1/batches
+// In:  /v1/files (multipart upload, list, get, content, delete) and /v1/batches
 //      (create, get, list, cancel) requests.
 // Out: OpenAIFile and Batch objects; batches that move validating →
 //      in_progress → finalizing → completed (or failed, expired,
@@ -173,6 +173,11 @@ export class BatchStore {
 
   file(id: string): StoredFile | undefined {
     return this.files.get(id);
+  }
+
+  /** Forgets a file (a batch that already read it keeps its lines); false when there was none. */
+  deleteFile(id: string): boolean {
+    return this.files.delete(id);
   }
 
   /** Files newest first, as the API lists them by default. */
@@ -650,6 +655,13 @@ function fileContent(ctx: SimContext): void {
   ctx.send(200, 'application/octet-stream', file.content);
 }
 
+/** DELETE /v1/files/{id}: the API's deletion object. */
+function deleteFile(ctx: SimContext): void {
+  const id = ctx.params[1] as string;
+  if (!storeOf(ctx.host).deleteFile(id)) return notFound(ctx, 'File', id);
+  ctx.sendJson(200, { id, object: 'file', deleted: true });
+}
+
 async function createBatch(ctx: SimContext): Promise<void> {
   const store = storeOf(ctx.host);
   const body = ctx.json();
@@ -726,6 +738,7 @@ export const batchRoutes: Route[] = [
   { method: 'POST', pattern: /^\/v1\/files$/, handler: uploadFile },
   { method: 'GET', pattern: /^\/v1\/files$/, handler: listFiles },
   { method: 'GET', pattern: /^\/v1\/files\/([^/]+)$/, handler: getFile },
+  { method: 'DELETE', pattern: /^\/v1\/files\/([^/]+)$/, handler: deleteFile },
   { method: 'GET', pattern: /^\/v1\/files\/([^/]+)\/content$/, handler: fileContent },
   { method: 'POST', pattern: /^\/v1\/batches$/, handler: createBatch },
   { method: 'GET', pattern: /^\/v1\/batches$/, handler: listBatches },

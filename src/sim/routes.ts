@@ -1,5 +1,6 @@
 // The registry of simulator routes beyond the five model endpoints:
-// /v1/organization/* (src/sim/org.ts) and /v1/files*, /v1/batches* (src/sim/batch.ts).
+// /v1/organization/* (src/sim/org.ts), /v1/files*, /v1/batches* (src/sim/batch.ts)
+// and /v1/models* (src/sim/models.ts).
 //
 // In:  a method and a path.  Out: the matching route and its capture groups.
 // Owns only the list. The server consults it before its own model endpoints,
@@ -17,10 +18,12 @@ import type { RouteHandler } from './context.js';
 import type { Route, SetupHook } from './route.js';
 import { orgRoutes, orgSetup } from './org.js';
 import { batchRoutes, batchSetup } from './batch.js';
+import { modelRoutes } from './models.js';
 
 const REGISTERED_ROUTES: Route[] = [
   ...orgRoutes,
   ...batchRoutes,
+  ...modelRoutes,
 ];
 const SETUP_HOOKS: SetupHook[] = [
   orgSetup,

@@ -112,9 +112,13 @@ export function validateRequest(endpoint: Endpoint, body: unknown): Validation {
     }
   }
 
-  // The simulator's way to ask for a model that does not exist.
-  if (model.startsWith('nonexistent')) return { ok: false, problem: { status: 404, error: modelNotFoundError(model) } };
+  if (isModelMissing(model)) return { ok: false, problem: { status: 404, error: modelNotFoundError(model) } };
   return { ok: true, model };
+}
+
+/** The simulator's way to ask for a model that does not exist: a name starting with `nonexistent`. */
+export function isModelMissing(model: string): boolean {
+  return model.startsWith('nonexistent');
 }
 
 function bad(error: ApiErrorObject): Validation {

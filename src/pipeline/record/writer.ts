@@ -118,6 +118,8 @@ class GzipJsonlWriter implements JsonlWriter {
   #writing: Promise<void> = Promise.resolve();
   #dirty = false;
   #nextFlush: Promise<void> | null = null;
+  /** The one wait for 'drain' that every writer blocked on backpressure shares (one listener, not one per write). */
+  #drained: Promise<void> | null = null;
 
   private constructor(path: string, gzip: Gzip, file: FileHandle) {
     this.path = path;
@@ -141,7 +143,7 @@ class GzipJsonlWriter implements JsonlWriter {
 
   async writeRaw(json: string): Promise<void> {
     this.#dirty = true;
-    if (!this.#gzip.write(json + '\n')) await once(this.#gzip, 'drain');
+    if (!this.#gzip.write(json + '\n')) await this.#drain();
     this.#nextFlush ??= new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         this.#nextFlush = null;
@@ -149,6 +151,19 @@ class GzipJsonlWriter implements JsonlWriter {
       });
     });
     return this.#nextFlush;
+  }
+
+  #drain(): Promise<void> {
+    this.#drained ??= once(this.#gzip, 'drain').then(
+      () => {
+        this.#drained = null;
+      },
+      (error: unknown) => {
+        this.#drained = null;
+        throw error;
+      },
+    );
+    return this.#drained;
   }
 
   /** A zlib sync flush, then every compressed byte so far handed to the kernel. */

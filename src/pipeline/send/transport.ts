@@ -17,6 +17,7 @@ import { ConnectionError, TimeoutError } from '../../shared/errors.js';
 import { redactUrlCredentials } from '../../shared/redact.js';
 import type { HeaderMap } from '../../shared/headers.js';
 import type { Readable } from 'node:stream';
+import { BlockList, isIP } from 'node:net';
 
 export interface HttpRequest {
   method: 'GET' | 'POST' | 'DELETE';
@@ -105,20 +106,44 @@ export function dispatcherFor(baseUrl: string, env: Record<string, string | unde
   return proxy ? new ProxyAgent({ ...agentOptions, uri: proxy, proxyTunnel: false }) : new Agent(agentOptions);
 }
 
-/** The proxy URL to use for `target`, following the usual HTTPS_PROXY / HTTP_PROXY / NO_PROXY conventions, or null. */
-export function proxyFor(target: string, env: Record<string, string | undefined>): string | null {
-  const url = new URL(target);
-  const proxy =
-    url.protocol === 'https:'
-      ? env.HTTPS_PROXY ?? env.https_proxy ?? env.HTTP_PROXY ?? env.http_proxy
-      : env.HTTP_PROXY ?? env.http_proxy;
-  if (!proxy) return null;
-  const noProxy = env.NO_PROXY ?? env.no_proxy ?? '';
-  if (isExcluded(url, noProxy)) return null;
-  // `proxy.internal:3128` without a scheme means http://, as curl reads it.
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(proxy) ? proxy : `http://${proxy}`;
+/** A proxy chosen for a target: its URL and the variable that named it (for messages). */
+export interface ProxySetting {
+  url: string;
+  variable: string;
 }
 
+/** The proxy URL to use for `target`, following the usual HTTPS_PROXY / HTTP_PROXY / NO_PROXY conventions, or null. */
+export function proxyFor(target: string, env: Record<string, string | undefined>): string | null {
+  return proxySettingFor(target, env)?.url ?? null;
+}
+
+/**
+ * The convention curl, Go and most tools share: HTTPS_PROXY (then
+ * HTTP_PROXY) for https targets, HTTP_PROXY for http ones; each variable in
+ * upper or lower case, the upper one first, and an empty variable counts as
+ * unset (so `NO_PROXY=` does not hide a set `no_proxy`). undici's own
+ * EnvHttpProxyAgent is not used: it knows no CIDR ranges, matches `openai.com`
+ * only exactly, and prints an "experimental" warning on stderr.
+ */
+export function proxySettingFor(target: string, env: Record<string, string | undefined>): ProxySetting | null {
+  const url = new URL(target);
+  const names = url.protocol === 'https:' ? ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] : ['HTTP_PROXY', 'http_proxy'];
+  const variable = names.find((name) => env[name]);
+  if (variable === undefined) return null;
+  const proxy = env[variable] as string;
+  const noProxy = env.NO_PROXY || env.no_proxy || '';
+  if (isExcluded(url, noProxy)) return null;
+  // `proxy.internal:3128` without a scheme means http://, as curl reads it.
+  return { url: /^[a-z][a-z0-9+.-]*:\/\//i.test(proxy) ? proxy : `http://${proxy}`, variable };
+}
+
+/**
+ * Whether a NO_PROXY list names the target: `*`; a host name, which also
+ * covers its subdomains (`openai.com`, `.openai.com`, `*.openai.com`); an IP
+ * address (IPv6 bare or in brackets, compared as addresses, not text); a CIDR
+ * range (`127.0.0.0/8`, `fd00::/8`), which matches IP literals only (no DNS
+ * lookup, as curl); each optionally with `:port`.
+ */
 function isExcluded(url: URL, noProxy: string): boolean {
   const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '');
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
@@ -126,15 +151,45 @@ function isExcluded(url: URL, noProxy: string): boolean {
     const entry = raw.trim().toLowerCase();
     if (!entry) continue;
     if (entry === '*') return true;
+    if (entry.includes('/')) {
+      if (isInRange(host, entry.replace(/^\[([^\]]+)\]/, '$1'))) return true;
+      continue;
+    }
     // `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address (`::1`, whose colons are not a port).
     const match = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry) ?? /^([^:]+):(\d+)$/.exec(entry);
     const entryHost = match ? (match[1] as string) : entry;
     const entryPort = match?.[2];
     if (entryPort && entryPort !== port) continue;
+    if (isIP(entryHost) !== 0) {
+      if (isIP(host) === isIP(entryHost) && isInRange(host, `${entryHost}/${isIP(entryHost) === 4 ? 32 : 128}`)) return true;
+      continue;
+    }
     const bare = entryHost.replace(/^\*?\./, '');
     if (host === bare || host.endsWith(`.${bare}`)) return true;
   }
   return false;
+}
+
+/** Whether `host` is an IP literal inside the CIDR range `range` (`10.0.0.0/8`, `fd00::/8`); a malformed range matches nothing. */
+function isInRange(host: string, range: string): boolean {
+  const [network = '', bitsText = ''] = range.split('/');
+  const family = isIP(network);
+  const bits = Number(bitsText);
+  if (family === 0 || isIP(host) !== family || !/^\d+$/.test(bitsText) || bits > (family === 4 ? 32 : 128)) return false;
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  const list = new BlockList();
+  list.addSubnet(network, bits, type);
+  return list.check(host, type);
+}
+
+/** The proxy as a message may show it: scheme, host and port, never its credentials. */
+function proxyLabel(proxy: ProxySetting): string {
+  try {
+    const url = new URL(proxy.url);
+    return `${url.protocol}//${url.host} from ${proxy.variable}`;
+  } catch {
+    return `from ${proxy.variable}`;
+  }
 }
 
 function urlFor(baseUrl: string, path: string, query: HttpRequest['query']): string {
@@ -160,6 +215,19 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The answer's id: `x-request-id`, or, from servers that send no such header
+ * (local OpenAI-compatible servers, some gateways), the body's own `id`
+ * (`chatcmpl-…`, `resp_…`), so `response.request_id` is a string as in the
+ * Batch API's output form. Null only when there is neither.
+ */
+export function requestIdOf(headers: HeaderMap, json: unknown): string | null {
+  const header = headers['x-request-id'];
+  if (header) return header;
+  const id = json !== null && typeof json === 'object' ? (json as { id?: unknown }).id : undefined;
+  return typeof id === 'string' && id !== '' ? id : null;
 }
 
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): HeaderMap {
@@ -200,23 +268,33 @@ async function withTimeout<T>(
   }
 }
 
-function connectionError(error: unknown): ConnectionError {
+/** Codes of a connection that never opened: through a proxy, the one it failed to reach is the proxy. */
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function connectionError(error: unknown, proxy: ProxySetting | null): ConnectionError {
   type Cause = { code?: string; message?: string; cause?: unknown };
   // The useful part may sit deep in the cause chain: the SDK's "Connection error." wraps
   // fetch's "fetch failed", which wraps the ECONNREFUSED. Take the first level with a code.
   let e = error as Cause;
   for (let depth = 0; depth < 5 && e.code === undefined && e.cause && typeof e.cause === 'object'; depth++) e = e.cause as Cause;
-  const message = e.message ?? String(error);
-  return new ConnectionError(e.code ? `${e.code}: ${message}` : message, { cause: error });
+  const message = e.code ? `${e.code}: ${e.message ?? String(error)}` : (e.message ?? String(error));
+  if (!proxy) return new ConnectionError(message, { cause: error });
+  // Every socket goes to the proxy when one is set: say so, or a refused proxy reads like a dead API.
+  if (e.code !== undefined && CONNECT_CODES.has(e.code)) {
+    return new ConnectionError(`cannot connect to the proxy ${proxyLabel(proxy)}: ${message}`, { cause: error });
+  }
+  return new ConnectionError(`${message} (through the proxy ${proxyLabel(proxy)})`, { cause: error });
 }
 
 class UndiciTransport implements Transport {
   readonly #options: TransportOptions;
   readonly #dispatcher: Dispatcher;
+  readonly #proxy: ProxySetting | null;
   readonly #headers: { api: Record<string, string>; admin: Record<string, string> };
 
   constructor(options: TransportOptions) {
     this.#options = options;
+    this.#proxy = proxySettingFor(options.baseUrl, options.env ?? process.env);
     this.#dispatcher = dispatcherFor(options.baseUrl, options.env ?? process.env, options.connections ?? 64);
     this.#headers = { api: commonHeaders(options, 'api'), admin: commonHeaders(options, 'admin') };
   }
@@ -254,7 +332,7 @@ class UndiciTransport implements Transport {
       if (signal?.aborted) throw signal.reason ?? error;
       const code = (error as { code?: string }).code;
       if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') throw new TimeoutError(req.timeoutMs);
-      throw connectionError(error);
+      throw connectionError(error, this.#proxy);
     };
     let answer: Dispatcher.ResponseData;
     try {
@@ -282,13 +360,8 @@ class UndiciTransport implements Transport {
       return fail(error);
     }
     const responseHeaders = flattenHeaders(answer.headers);
-    return {
-      status: answer.statusCode,
-      headers: responseHeaders,
-      text,
-      json: parseJson(text),
-      requestId: responseHeaders['x-request-id'] ?? null,
-    };
+    const json = parseJson(text);
+    return { status: answer.statusCode, headers: responseHeaders, text, json, requestId: requestIdOf(responseHeaders, json) };
   }
 
   /** Aborts every request in flight (a hard stop) and closes the connections. */
@@ -304,12 +377,14 @@ class UndiciTransport implements Transport {
 /** The official SDK as transport: retries off, keep-alive dispatcher, its errors mapped onto HttpResponse. */
 class SdkTransport implements Transport {
   readonly #dispatcher: Dispatcher;
+  readonly #proxy: ProxySetting | null;
   readonly #options: TransportOptions;
   /** The SDK is loaded on first use: it is the heaviest import of the CLI. */
   #sdk: Promise<{ client: OpenAI; APIError: typeof OpenAI.APIError }> | null = null;
 
   constructor(options: TransportOptions) {
     this.#options = options;
+    this.#proxy = proxySettingFor(options.baseUrl, options.env ?? process.env);
     this.#dispatcher = dispatcherFor(options.baseUrl, options.env ?? process.env, options.connections ?? 64);
   }
 
@@ -372,7 +447,7 @@ class SdkTransport implements Transport {
           };
         }
         if (signal.aborted) throw error;
-        throw connectionError(error);
+        throw connectionError(error, this.#proxy);
       }
       const headers: HeaderMap = {};
       response.headers.forEach((value: string, key: string) => (headers[key] = value));
@@ -382,9 +457,10 @@ class SdkTransport implements Transport {
       } catch (error) {
         // A body cut short (a reset mid-answer) fails here, after the SDK call returned.
         if (signal.aborted) throw error;
-        throw connectionError(error);
+        throw connectionError(error, this.#proxy);
       }
-      return { status: response.status, headers, text, json: parseJson(text), requestId: headers['x-request-id'] ?? null };
+      const json = parseJson(text);
+      return { status: response.status, headers, text, json, requestId: requestIdOf(headers, json) };
     });
   }
 
@@ -398,7 +474,7 @@ class SdkTransport implements Transport {
 }
 
 /** The server as messages name it: the base URL, and the proxy when one is in use (credentials hidden). */
-export function describeTarget(transport: TransportOptions): string {
+export function describeTarget(transport: TransportOptions): { baseUrl: string; proxy: string | null } {
   const proxy = proxyFor(transport.baseUrl, transport.env ?? process.env);
-  return proxy ? `${transport.baseUrl} through the proxy ${redactUrlCredentials(proxy)}` : transport.baseUrl;
+  return { baseUrl: transport.baseUrl, proxy: proxy === null ? null : redactUrlCredentials(proxy) };
 }
