@@ -80,6 +80,7 @@ describe('run: argv → options', () => {
       reportPath: undefined,
       failOnErrorRate: undefined,
       failOnRateLimitRate: undefined,
+      tracing: { enabled: false },
     });
   });
 

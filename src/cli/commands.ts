@@ -9,6 +9,19 @@ import { validateCommand } from './validate.js';
 import { estimateCommand } from './estimate.js';
 import { exportCommand } from './export.js';
 import { compareCommand } from './compare.js';
+import { monitorCommand } from './monitor.js';
 import { cacheCommand } from './cache.js';
 
-export const COMMANDS: readonly AnyCommandSpec[] = [runCommand, simulateCommand, validateCommand, estimateCommand, compareCommand, exportCommand, usageCommand, costsCommand, batchCommand, cacheCommand];
+export const COMMANDS: readonly AnyCommandSpec[] = [
+  runCommand,
+  simulateCommand,
+  validateCommand,
+  estimateCommand,
+  compareCommand,
+  exportCommand,
+  usageCommand,
+  costsCommand,
+  monitorCommand,
+  batchCommand,
+  cacheCommand,
+];

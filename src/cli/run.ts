@@ -3,6 +3,7 @@
 import type { Argv } from 'yargs';
 import { ConfigError } from '../shared/errors.js';
 import type { EventListener } from '../shared/events.js';
+import { traceSettings, type TraceSettings } from '../observe/trace-settings.js';
 import type { RunOptions } from '../pipeline/options.js';
 import { DEFAULT_MAX_LINE_BYTES, type Endpoint, type Summary } from '../shared/types.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
@@ -52,6 +53,8 @@ export interface RunCliOptions extends SendingOptions {
   reportPath: string | undefined;
   failOnErrorRate: number | undefined;
   failOnRateLimitRate: number | undefined;
+  /** `--otel`, or the standard OTEL_* variables: export OpenTelemetry traces over OTLP/HTTP (DESIGN.md §8). */
+  tracing: TraceSettings;
 }
 
 export function runBuilder(yargs: Argv): Argv {
@@ -83,6 +86,11 @@ export function runBuilder(yargs: Argv): Argv {
       .option('report', { type: 'string', describe: 'write a self-contained HTML report of the run' })
       .option('fail-on-error-rate', { type: 'number', describe: 'exit 5 when failed ÷ (sent + bad lines) is above this' })
       .option('fail-on-429-rate', { type: 'number', describe: 'exit 5 when 429s ÷ attempts is above this' })
+      .option('otel', {
+        type: 'boolean',
+        default: false,
+        describe: 'export OpenTelemetry traces over OTLP/HTTP (also on with OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp)',
+      })
       .example('$0 run requests.jsonl', 'run every line at the rate limit')
       .example('$0 run requests.jsonl --resume', 'after a crash: send only what is missing')
       .example('$0 run samples/chat.jsonl --simulate --overwrite', 'try it without a key'),
@@ -128,6 +136,7 @@ export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): 
     reportPath: optionalString(args, 'report'),
     failOnErrorRate: optionalNumber(args, 'fail-on-error-rate', 0, 1),
     failOnRateLimitRate: optionalNumber(args, 'fail-on-429-rate', 0, 1),
+    tracing: traceSettings(args.otel === true, io.env),
   };
 }
 
@@ -147,7 +156,14 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
   const listeners: EventListener[] = [];
   const view = createProgressView(io.stderr, { quiet: options.quiet || options.logFormat === 'json', input: options.input });
   listeners.push(view.onEvent);
-  const extras = await attachObservers(options, io, listeners);
+  let extras: Awaited<ReturnType<typeof attachObservers>>;
+  try {
+    extras = await attachObservers({ ...options, serverUrl: connection.transport.baseUrl }, io, listeners);
+  } catch (error) {
+    // A refused observer flag must not leave an in-process simulator holding the process open.
+    await connection.close();
+    throw error;
+  }
   const runOptions: RunOptions = {
     input: options.input,
     stdin: io.stdin,
@@ -190,7 +206,7 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
 
 /** Metrics, JSON logs and the HTML report subscribe to run events (observability, DESIGN.md §3). */
 async function attachObservers(
-  options: RunCliOptions,
+  options: RunCliOptions & { serverUrl: string },
   io: CliIO,
   listeners: EventListener[],
 ): Promise<{ finish(summary: Summary): Promise<void>; close(): Promise<void> }> {
