@@ -84,6 +84,7 @@ describe('run: argv → options', () => {
       budgetScope: undefined,
       redisTimeoutMs: 60_000,
       shard: undefined,
+      tracing: { enabled: false },
     });
   });
 

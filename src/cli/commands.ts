@@ -10,6 +10,20 @@ import { estimateCommand } from './estimate.js';
 import { exportCommand } from './export.js';
 import { compareCommand } from './compare.js';
 import { mergeCommand } from './merge.js';
+import { monitorCommand } from './monitor.js';
 import { cacheCommand } from './cache.js';
 
-export const COMMANDS: readonly AnyCommandSpec[] = [runCommand, simulateCommand, validateCommand, estimateCommand, compareCommand, mergeCommand, exportCommand, usageCommand, costsCommand, batchCommand, cacheCommand];
+export const COMMANDS: readonly AnyCommandSpec[] = [
+  runCommand,
+  simulateCommand,
+  validateCommand,
+  estimateCommand,
+  compareCommand,
+  mergeCommand,
+  exportCommand,
+  usageCommand,
+  costsCommand,
+  monitorCommand,
+  batchCommand,
+  cacheCommand,
+];

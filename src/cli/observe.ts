@@ -1,11 +1,13 @@
-// Observers of a run (DESIGN.md §3): Prometheus metrics (--metrics-port),
-// JSON logs on stderr (--log-format json) and the HTML report (--report).
+// Observers of a run (DESIGN.md §3, §8): Prometheus metrics (--metrics-port),
+// JSON logs on stderr (--log-format json), the HTML report (--report) and
+// OpenTelemetry traces (--otel or the OTEL_* variables).
 //
 // In:  the run command's options, its IO, and the list of event listeners to
 //      join.  Out: finish(summary) once the run returned, close() always.
 // Owns the order: the metrics endpoint is up before the first request and
-// stays up --metrics-linger seconds after the run; the modules that do the
-// work (src/observe/*) are imported only when their flag is given.
+// stays up --metrics-linger seconds after the run; every span is flushed
+// before the process exits; the modules that do the work (src/observe/*) are
+// imported only when their flag is given.
 
 import { constants as fsConstants } from 'node:fs';
 import { access } from 'node:fs/promises';
@@ -15,6 +17,7 @@ import { ConfigError } from '../shared/errors.js';
 import type { EventListener } from '../shared/events.js';
 import type { Summary } from '../shared/types.js';
 import type { LogEventName } from '../observe/logs.js';
+import type { TraceSettings } from '../observe/trace-settings.js';
 import type { CliIO } from './command.js';
 
 /** The run flags the observers read (the run command's options satisfy it). */
@@ -25,6 +28,10 @@ export interface ObserverOptions {
   metricsHost: string;
   metricsLingerSeconds: number;
   reportPath: string | undefined;
+  /** Whether and how to export traces: `--otel` and the OTEL_* variables (src/observe/trace-settings.ts). */
+  tracing: TraceSettings;
+  /** The API base URL requests go to (span attributes server.address/port). */
+  serverUrl?: string | undefined;
 }
 
 export interface RunObservers {
@@ -70,6 +77,24 @@ export async function attachRunObservers(options: ObserverOptions, io: CliIO, li
         await lingerFor(lingerMs, io);
       }
       await server.close();
+    });
+  }
+
+  const { tracing } = options;
+  if (tracing.enabled) {
+    const { createRunTracer } = await import('../observe/traces.js');
+    const tracer = await createRunTracer({ protocol: tracing.protocol, serverUrl: options.serverUrl });
+    listeners.push(tracer.onEvent);
+    const where = { endpoint: tracing.endpoint, protocol: tracing.protocol };
+    say('traces_exporting', { ...where, because: tracing.because }, `traces to ${tracing.endpoint} (OTLP ${tracing.protocol})`);
+    closers.push(async () => {
+      const report = await tracer.close();
+      const lost = report.spans - report.exported;
+      if (lost > 0) {
+        say('traces_exported', { ...where, ...report }, `traces: ${lost} of ${report.spans} spans did not reach ${tracing.endpoint}${report.lastError ? `: ${report.lastError}` : ''}`);
+      } else {
+        say('traces_exported', { ...where, ...report }, `traces: ${report.exported} spans exported`);
+      }
     });
   }
 

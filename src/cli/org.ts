@@ -63,6 +63,8 @@ export interface OrgCliOptions {
   maxAttempts: number;
   /** `--timeout` per attempt, ms (flag in seconds, default 60). */
   timeoutMs: number;
+  /** costs `--forecast`: also project this month's end (as of now, with the report's project/key filters). */
+  forecast: boolean;
   /** `--base-url`/`--simulate` and the keys from the environment (OPENAI_ADMIN_KEY). */
   connection: ConnectionOptions;
 }
@@ -115,12 +117,17 @@ export function usageBuilder(yargs: Argv): Argv {
 
 export function costsBuilder(yargs: Argv): Argv {
   return commonBuilder(
-    yargs,
+    yargs.option('forecast', {
+      type: 'boolean',
+      default: false,
+      describe: "also project this month's total (as of now): spent so far + the rest at the trailing 7 days' mean, with a 90% range",
+    }),
     COSTS_SPEC.filters,
     'line_item, project_id, api_key_id; none for no grouping (default line_item)',
     'the N days that end now (default 30; costs come in daily buckets only)',
   )
     .example('$0 costs --simulate --days 30', 'daily cost by line item, with charts and anomalies')
+    .example('$0 costs --simulate --forecast --format json', "the report and this month's projected total")
     .example('$0 costs --days 2 --fail-on-anomaly', 'nightly: exit 4 when yesterday was unusual');
 }
 
@@ -167,6 +174,7 @@ export function orgOptionsFromArgs(
     pageSize,
     maxAttempts: integerFlag(args, 'max-attempts', 1, 6),
     timeoutMs: numberFlag(args, 'timeout', 0.001, Infinity, 60) * 1000,
+    forecast: args.forecast === true,
     connection: connectionOptions(args, io.env),
   };
 }
@@ -186,7 +194,7 @@ function groupByFlag(args: Args, spec: ReportSpec, where: string): GroupKey[] {
 }
 
 export async function executeOrgReport(options: OrgCliOptions, io: CliIO): Promise<number> {
-  const [{ openConnection }, { createTransport }, { fetchOrgReport }, { viewsOf }, format] = await Promise.all([
+  const [{ openConnection }, { createTransport }, { fetchOrgReport, fetchMonthForecast }, { viewsOf }, format] = await Promise.all([
     import('./connection.js'),
     import('../pipeline/send/transport.js'),
     import('../org/fetch.js'),
@@ -215,15 +223,23 @@ export async function executeOrgReport(options: OrgCliOptions, io: CliIO): Promi
         onRetry: ({ reason, waitMs, attempt }) => io.stderr.write(`oai-batch: ${reason}; attempt ${attempt} in ${(waitMs / 1000).toFixed(1)} s\n`),
       },
     );
+    const forecast = options.forecast
+      ? await fetchMonthForecast(
+          transport,
+          { filters: options.filters, timeoutMs: options.timeoutMs },
+          { maxAttempts: options.maxAttempts, signal: io.signal },
+        )
+      : undefined;
     const { report, spec } = built;
     const views = viewsOf(report, spec);
     const title = options.report.name === 'costs' ? 'Costs' : `Usage: ${options.report.kind}`;
 
-    if (options.format === 'json') io.stdout.write(format.renderJson(report));
+    if (options.format === 'json') io.stdout.write(format.renderJson(report, forecast));
     else if (options.format === 'csv') {
       io.stdout.write(format.renderCsv(report, spec));
       // stdout stays one CSV table; what was flagged is said on stderr.
       for (const line of format.anomalyLines(built, spec, options.threshold)) io.stderr.write(`${line}\n`);
+      if (forecast) for (const line of (await import('../org/forecast.js')).forecastSentences(forecast)) io.stderr.write(`${line}\n`);
     } else {
       const stdout = io.stdout as CliIO['stdout'] & { isTTY?: boolean; columns?: number };
       io.stdout.write(
@@ -235,6 +251,7 @@ export async function executeOrgReport(options: OrgCliOptions, io: CliIO): Promi
           threshold: options.threshold,
           columns: stdout.columns && stdout.columns > 0 ? stdout.columns : 100,
           color: stdout.isTTY === true && !io.env.NO_COLOR,
+          forecast,
         }),
       );
     }
@@ -246,7 +263,7 @@ export async function executeOrgReport(options: OrgCliOptions, io: CliIO): Promi
         import('node:path'),
       ]);
       const path = resolve(io.cwd, options.htmlPath);
-      await writeFileAtomic(path, renderHtml({ title, built, spec, views, threshold: options.threshold, generatedSec: Math.floor(Date.now() / 1000) }));
+      await writeFileAtomic(path, renderHtml({ title, built, spec, views, threshold: options.threshold, generatedSec: Math.floor(Date.now() / 1000), forecast }));
       io.stderr.write(`oai-batch: wrote ${path}\n`);
     }
     return options.failOnAnomaly && report.anomalies.length > 0 ? ANOMALY_EXIT_CODE : 0;

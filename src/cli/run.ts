@@ -3,6 +3,7 @@
 import type { Argv } from 'yargs';
 import { ConfigError } from '../shared/errors.js';
 import type { EventListener } from '../shared/events.js';
+import { traceSettings, type TraceSettings } from '../observe/trace-settings.js';
 import type { RunOptions } from '../pipeline/options.js';
 import { DEFAULT_MAX_LINE_BYTES, type Endpoint, type Summary } from '../shared/types.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
@@ -57,6 +58,8 @@ export interface RunCliOptions extends SendingOptions {
   failOnRateLimitRate: number | undefined;
   /** --shard I/N: only the lines whose custom_id hashes to I mod N. */
   shard: Shard | undefined;
+  /** `--otel`, or the standard OTEL_* variables: export OpenTelemetry traces over OTLP/HTTP (DESIGN.md §8). */
+  tracing: TraceSettings;
 }
 
 export function runBuilder(yargs: Argv): Argv {
@@ -89,6 +92,11 @@ export function runBuilder(yargs: Argv): Argv {
       .option('fail-on-error-rate', { type: 'number', describe: 'exit 5 when failed ÷ (sent + bad lines) is above this' })
       .option('fail-on-429-rate', { type: 'number', describe: 'exit 5 when 429s ÷ attempts is above this' })
       .option('shard', { type: 'string', describe: 'only the lines whose custom_id hashes to I mod N, e.g. 0/4 (outputs <input>.shard-I-of-N.*); with --redis for a fleet on one key' })
+      .option('otel', {
+        type: 'boolean',
+        default: false,
+        describe: 'export OpenTelemetry traces over OTLP/HTTP (also on with OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp)',
+      })
       .example('$0 run requests.jsonl', 'run every line at the rate limit')
       .example('$0 run requests.jsonl --resume', 'after a crash: send only what is missing')
       .example('$0 run samples/chat.jsonl --simulate --overwrite', 'try it without a key')
@@ -137,6 +145,7 @@ export function runOptionsFromArgs(args: Args, io: Pick<CliIO, 'env' | 'cwd'>): 
     failOnErrorRate: optionalNumber(args, 'fail-on-error-rate', 0, 1),
     failOnRateLimitRate: optionalNumber(args, 'fail-on-429-rate', 0, 1),
     shard,
+    tracing: traceSettings(args.otel === true, io.env),
   };
 }
 
@@ -167,9 +176,9 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
   listeners.push(view.onEvent);
   let extras: Awaited<ReturnType<typeof attachObservers>>;
   try {
-    extras = await attachObservers(options, io, listeners);
+    extras = await attachObservers({ ...options, serverUrl: connection.transport.baseUrl }, io, listeners);
   } catch (error) {
-    // An open Redis connection (or simulator) would keep the process alive after the error.
+    // A refused observer flag must not leave an in-process simulator (or a Redis connection) holding the process open.
     view.stop();
     await budget.close();
     await connection.close();
@@ -229,7 +238,7 @@ function warnShardWithoutRedis(shard: Shard, io: Pick<CliIO, 'stderr'>, notices:
 
 /** Metrics, JSON logs and the HTML report subscribe to run events (observability, DESIGN.md §3). */
 async function attachObservers(
-  options: RunCliOptions,
+  options: RunCliOptions & { serverUrl: string },
   io: CliIO,
   listeners: EventListener[],
 ): Promise<{ finish(summary: Summary): Promise<void>; close(): Promise<void> }> {

@@ -29,6 +29,8 @@ export const LOG_EVENTS = [
   'metrics_listening',
   'metrics_lingering',
   'report_written',
+  'traces_exporting',
+  'traces_exported',
   'error',
 ] as const;
 export type LogEventName = (typeof LOG_EVENTS)[number];

@@ -11,7 +11,8 @@ import type { HttpRequest, Transport } from '../pipeline/send/transport.js';
 import { BASELINE_DAYS } from './anomalies.js';
 import { COSTS_SPEC, USAGE_SPECS, type BucketWidth, type FilterName, type GroupKey, type ReportSpec, type UsageKind } from './kinds.js';
 import { fetchAllBuckets, type PageOptions } from './pages.js';
-import { buildReport, type BuiltReport } from './report.js';
+import { buildReport, dailyTotals, type BuiltReport } from './report.js';
+import { FORECAST_TRAILING_DAYS, forecastMonth, monthBounds, type MonthForecast } from './forecast.js';
 import { DAY_SECONDS, dayStart, type TimeRange } from './range.js';
 
 export interface OrgQuery {
@@ -101,7 +102,7 @@ function pageLimit(spec: ReportSpec, width: BucketWidth): number | undefined {
   return spec.pageLimits[width]?.max;
 }
 
-function filterParams(spec: ReportSpec, query: OrgQuery): NonNullable<HttpRequest['query']> {
+function filterParams(spec: ReportSpec, query: Pick<OrgQuery, 'filters' | 'batch'>): NonNullable<HttpRequest['query']> {
   const params: NonNullable<HttpRequest['query']> = {};
   for (const name of spec.filters) {
     const values = query.filters[name];
@@ -109,4 +110,32 @@ function filterParams(spec: ReportSpec, query: OrgQuery): NonNullable<HttpReques
   }
   if (spec.hasBatchFilter && query.batch !== undefined) params.batch = query.batch;
   return params;
+}
+
+export interface ForecastQuery {
+  /** The Costs API's filters (project_ids, api_key_ids): the forecast of those projects or keys only. */
+  filters: Partial<Record<FilterName, readonly string[]>>;
+  timeoutMs: number;
+}
+
+/**
+ * This month's cost projected to its end, as of now (whatever range a report
+ * shows): daily costs from the month's start, or from the trailing days
+ * before today when they reach back further.
+ */
+export async function fetchMonthForecast(transport: Transport, query: ForecastQuery, options: FetchOptions = {}): Promise<MonthForecast> {
+  const now = options.now ?? Date.now;
+  const nowSec = Math.floor(now() / 1000);
+  const startSec = Math.min(monthBounds(nowSec).startSec, dayStart(nowSec) - FORECAST_TRAILING_DAYS * DAY_SECONDS);
+  const buckets = await fetchAllBuckets(
+    transport,
+    {
+      path: COSTS_SPEC.path,
+      query: { ...filterParams(COSTS_SPEC, { filters: query.filters }), start_time: startSec, end_time: nowSec, bucket_width: '1d', limit: pageLimit(COSTS_SPEC, '1d') },
+      timeoutMs: query.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+    { ...options },
+  );
+  return forecastMonth({ daily: dailyTotals(COSTS_SPEC, buckets, nowSec), nowSec });
 }

@@ -9,6 +9,7 @@
 
 import Table from 'cli-table3';
 import type { Judgement } from './anomalies.js';
+import { forecastJson, forecastSentences, type MonthForecast } from './forecast.js';
 import type { ReportSpec } from './kinds.js';
 import { formatValue, rangeLabel } from './numbers.js';
 import { DAY_SECONDS, bucketsOf, dayStart, isoSeconds } from './range.js';
@@ -19,8 +20,9 @@ import { displayKey, label, metricUnit, type OrgViews } from './views.js';
 export const FORMATS = ['table', 'csv', 'json'] as const;
 export type ReportFormat = (typeof FORMATS)[number];
 
-export function renderJson(report: OrgReport): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+/** The report object; with `costs --forecast`, a `forecast` key after the report's own. */
+export function renderJson(report: OrgReport, forecast?: MonthForecast): string {
+  return `${JSON.stringify(forecast ? { ...report, forecast: forecastJson(forecast) } : report, null, 2)}\n`;
 }
 
 /** Header `start_time,end_time,<group keys>,<metrics>`; times as ISO 8601 UTC so spreadsheets read them. */
@@ -56,6 +58,8 @@ export interface TableContext {
   threshold: number;
   columns: number;
   color: boolean;
+  /** `costs --forecast`: shown after the anomalies. */
+  forecast?: MonthForecast | undefined;
 }
 
 const SHORT_HEADERS: Readonly<Record<string, string>> = {
@@ -107,6 +111,7 @@ export function renderTable(ctx: TableContext): string {
     lines.push(`${report.rows.length} rows in all: --format csv or --format json prints every one.`);
   }
   lines.push('', ...anomalyLines(ctx.built, ctx.spec, ctx.threshold));
+  if (ctx.forecast) lines.push('', ...forecastSentences(ctx.forecast));
   lines.push(...renderTextCharts(ctx.views, { columns: ctx.columns, color: ctx.color }));
   return `${lines.join('\n')}\n`;
 }

@@ -6,6 +6,7 @@
 // src/report/page.ts.
 
 import { chartHtml, paragraphHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml, type Cell } from '../observe/html-page.js';
+import { forecastSentences, type MonthForecast } from './forecast.js';
 import type { ReportSpec } from './kinds.js';
 import { bucketLabel, formatCompact, formatValue, rangeLabel } from './numbers.js';
 import { dayStart, isoDate } from './range.js';
@@ -20,6 +21,8 @@ export interface HtmlContext {
   threshold: number;
   /** When the report was made, Unix seconds (shown on the page). */
   generatedSec: number;
+  /** `costs --forecast`: a section after the totals. */
+  forecast?: MonthForecast | undefined;
 }
 
 export function renderHtml(ctx: HtmlContext): string {
@@ -36,6 +39,8 @@ export function renderHtml(ctx: HtmlContext): string {
       }),
     ),
   );
+
+  if (ctx.forecast) sections.push(forecastSectionHtml(ctx.forecast));
 
   const anomalyDays = new Set(report.anomalies.map((a) => a.date));
   sections.push(
@@ -125,6 +130,26 @@ export function renderHtml(ctx: HtmlContext): string {
     subtitle: `${rangeLabel(report.range.start, report.range.end)} · ${report.bucket} buckets${grouping} · made ${isoDate(dayStart(ctx.generatedSec))} by oai-batch`,
     sections,
   });
+}
+
+function forecastSectionHtml(f: MonthForecast): string {
+  const usd = (x: number): string => formatValue(x, 'usd');
+  const [headline, basis] = forecastSentences(f);
+  return sectionHtml(
+    `Forecast for ${f.month}`,
+    [
+      tableHtml({
+        columns: ['', { label: 'USD', align: 'right' }],
+        rows: [
+          ['spent so far', usd(f.monthToDate)],
+          ['expected month total', usd(f.expected)],
+          ['low (90% range)', usd(f.low)],
+          ['high (90% range)', usd(f.high)],
+        ],
+      }),
+      paragraphHtml(`${headline ?? ''} ${(basis ?? '').trim()}`),
+    ].join('\n'),
+  );
 }
 
 /** The span a bucket's bar or point takes on the chart: halfway to its neighbours (a lone bucket: its own width either side). */

@@ -1,0 +1,142 @@
+// Overhead of OpenTelemetry tracing (issue 17): zero-latency throughput of a
+// run with traces exported over OTLP/HTTP (protobuf, to a sink on loopback
+// that accepts and discards) against the same run without. Target: ≥ 85 %.
+//
+//   node bench/otel.js [--lines 20000] [--rounds 3] [--env OTEL_BSP_MAX_EXPORT_BATCH_SIZE=128 …]
+//
+// The simulator and the sink run in their own processes; the client is the
+// real CLI. Rounds alternate off/on so drift in machine load hits both.
+// Prints one Markdown table with the median of each.
+
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const OUT = join(ROOT, 'bench', 'out', 'otel');
+const BIN = join(ROOT, 'bin', 'oai-batch.js');
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const LINES = arg('lines', 20_000);
+const ROUNDS = arg('rounds', 3);
+/** `--env K=V` (repeatable): extra variables for the traced runs, e.g. OTEL_BSP_MAX_EXPORT_BATCH_SIZE=128. */
+const EXTRA_ENV = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--env' ? [a.split('=')] : []));
+
+/** A process printing `listening on URL` (the simulator) or the sink below. */
+async function startProcess(args, pattern) {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let text = '';
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      text += d;
+      const m = pattern.exec(text);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+  return {
+    url,
+    async stop() {
+      child.kill('SIGTERM');
+      await once(child, 'exit').catch(() => {});
+    },
+  };
+}
+
+/** An OTLP/HTTP sink in its own process: 200 to every POST, bytes counted and dropped. */
+const SINK = `
+const http = require('node:http');
+let bytes = 0, posts = 0;
+const server = http.createServer((req, res) => {
+  req.on('data', (c) => (bytes += c.length));
+  req.on('end', () => { posts += 1; res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(); });
+});
+server.listen(0, '127.0.0.1', () => console.log('sink on http://127.0.0.1:' + server.address().port));
+process.on('SIGTERM', () => { console.error(JSON.stringify({ posts, bytes })); process.exit(0); });
+`;
+
+async function writeInput(path) {
+  const out = createWriteStream(path);
+  for (let i = 0; i < LINES; i++) {
+    const line = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Request ${i}: summarise the number ${i} in a word.` }], max_tokens: 20 };
+    if (!out.write(JSON.stringify(line) + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+async function runOnce(input, baseUrl, tracing, sinkUrl) {
+  const env = { ...process.env, OPENAI_API_KEY: 'sk-bench-key', OPENAI_BASE_URL: baseUrl };
+  for (const k of Object.keys(env)) if (k.startsWith('OTEL_')) delete env[k];
+  if (tracing) {
+    env.OTEL_EXPORTER_OTLP_ENDPOINT = sinkUrl;
+    for (const [k, v] of EXTRA_ENV) env[k] = v;
+  }
+  const summary = join(OUT, 'summary.json');
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, [BIN, 'run', input, '-o', join(OUT, 'results.jsonl'), '--errors', join(OUT, 'errors.jsonl'), '--summary', summary, '--overwrite', '--quiet'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env,
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  // The client's CPU time (utime + stime, in clock ticks of 10 ms), read until it exits: on a shared
+  // machine, CPU per request is steadier than throughput, which other processes' load moves.
+  let cpuTicks = 0;
+  const poll = setInterval(async () => {
+    try {
+      const fields = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+      cpuTicks = Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited
+    }
+  }, 20);
+  const [code] = await once(child, 'exit');
+  clearInterval(poll);
+  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (code !== 0) throw new Error(`run exited with ${code}: ${stderr}`);
+  if (tracing && !stderr.includes(`traces: ${LINES + 1} spans exported`)) throw new Error(`spans missing: ${stderr}`);
+  const s = JSON.parse(await readFile(summary, 'utf8'));
+  return { wallSeconds, endToEndPerSecond: LINES / wallSeconds, runPerSecond: s.timing.requests_per_minute / 60, cpuMsPerRequest: (cpuTicks * 10) / LINES };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+await rm(OUT, { recursive: true, force: true });
+await mkdir(OUT, { recursive: true });
+const input = join(OUT, 'input.jsonl');
+await writeInput(input);
+const sim = await startProcess([BIN, 'simulate', '--port', '0', '--rpm', '1000000000', '--tpm', '1000000000000', '--no-quantize'], /listening on (\S+)/);
+const sink = await startProcess(['-e', SINK], /sink on (\S+)/);
+const rows = { off: [], on: [] };
+try {
+  await runOnce(input, sim.url, false, sink.url); // warm-up: page cache, JIT of the simulator
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const tracing of [false, true]) {
+      const r = await runOnce(input, sim.url, tracing, sink.url);
+      process.stderr.write(`round ${round + 1} tracing ${tracing ? 'on ' : 'off'}: ${r.wallSeconds.toFixed(2)} s, ${r.runPerSecond.toFixed(0)} req/s (run), ${r.endToEndPerSecond.toFixed(0)} req/s (end to end), client CPU ${(r.cpuMsPerRequest * 1000).toFixed(0)} µs/request\n`);
+      rows[tracing ? 'on' : 'off'].push(r);
+    }
+  }
+} finally {
+  await sink.stop();
+  await sim.stop();
+}
+
+const summary = (list) => ({
+  run: median(list.map((r) => r.runPerSecond)),
+  e2e: median(list.map((r) => r.endToEndPerSecond)),
+  cpu: median(list.map((r) => r.cpuMsPerRequest)),
+});
+const off = summary(rows.off);
+const on = summary(rows.on);
+console.log(`| ${LINES.toLocaleString('en-US')} requests, latency 0, median of ${ROUNDS} | req/s (run, summary) | req/s (end to end, process) | client CPU per request |`);
+console.log('|---|---|---|---|');
+console.log(`| tracing off | ${off.run.toFixed(0)} | ${off.e2e.toFixed(0)} | ${(off.cpu * 1000).toFixed(0)} µs |`);
+console.log(`| tracing on (OTLP protobuf) | ${on.run.toFixed(0)} | ${on.e2e.toFixed(0)} | ${(on.cpu * 1000).toFixed(0)} µs |`);
+console.log(`| on ÷ off | ${((on.run / off.run) * 100).toFixed(1)}% | ${((on.e2e / off.e2e) * 100).toFixed(1)}% | ${((on.cpu / off.cpu) * 100).toFixed(1)}% |`);
