@@ -44,6 +44,25 @@ describe('canonical keys', () => {
   });
 });
 
+describe('the cache file', () => {
+  it('never answers with an entry stored under another key (a damaged file): each entry carries its own key', async () => {
+    const cachePath = dir.file('keys.lmdb');
+    const answer = { storedAt: Date.now(), runId: 'r', status: 200, requestId: 'req_1', body: '{"id":"x"}', batch: false };
+    const cache = await openResponseCache(cachePath);
+    cache.put('good', answer);
+    await cache.close();
+    // Write an entry whose own key says it belongs elsewhere, as a damaged page might.
+    const { open } = await import('lmdb');
+    const raw = open({ path: cachePath, noSubdir: true });
+    await raw.put('moved', { ...answer, key: 'good' });
+    await raw.close();
+    const again = await openResponseCache(cachePath);
+    expect(again.get('good')).toMatchObject({ requestId: 'req_1' });
+    expect(again.get('moved')).toBeUndefined();
+    await again.close();
+  });
+});
+
 describe('--cache', () => {
   it('answers a second run entirely from the cache: nothing bought, $0, the original request_id, hits counted with what they saved', async () => {
     const s = await simulator();

@@ -3,6 +3,7 @@
 // the exporter's own code) or JSON, and keeps every span, the raw bodies and
 // the request headers.
 
+import { gunzipSync } from 'node:zlib';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -41,7 +42,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks);
+      const raw = Buffer.concat(chunks);
+      // The body as sent, decompressed when it came gzipped (the default of `run --otel`).
+      const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
       const contentType = String(req.headers['content-type'] ?? '');
       requests.push({ path: req.url ?? '', contentType, headers: req.headers, body });
       if (req.method !== 'POST' || req.url !== '/v1/traces') {
