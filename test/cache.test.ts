@@ -63,6 +63,22 @@ describe('the cache file', () => {
   });
 });
 
+describe('a cache that cannot store answers', () => {
+  it('is a warning, never a crash: a full disk stops the storing, the run goes on and finishes', async () => {
+    const s = await simulator();
+    const input = dir.file('full.jsonl');
+    await writeJsonl(input, Array.from({ length: 1000 }, (_, i) => ask(`full ${i}`)));
+    const cachePath = dir.file('full.lmdb');
+    // The cache grows faster than the results file (about 1.4 KB an answer against 0.6 KB): it hits the limit first.
+    const result = await runCli(['run', input, '-q', `--cache=${cachePath}`], { env: { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: s.url }, fileSizeLimitKiB: 1000 });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const summary = await readJson<Summary>(dir.file('full.summary.json'));
+    expect(summary.requests.succeeded).toBe(1000);
+    expect(summary.warnings.join('\n')).toContain(`the response cache ${cachePath} could not store answers`);
+  }, 60_000);
+});
+
 describe('--cache', () => {
   it('answers a second run entirely from the cache: nothing bought, $0, the original request_id, hits counted with what they saved', async () => {
     const s = await simulator();

@@ -120,7 +120,7 @@ export async function openReuse(
   o: Pick<ResolvedRunOptions, 'cachePath' | 'cacheTtlMs' | 'dedup'>,
   warnings: string[],
   now: () => number,
-): Promise<{ reuse: Reuse; close(): Promise<void> } | null> {
+): Promise<{ reuse: Reuse; warnings(): string[]; close(): Promise<void> } | null> {
   if (o.cachePath === undefined && !o.dedup) return null;
   const { openResponseCache, openTemporaryCache } = await import('../stores/response-cache.js');
   let cache: ResponseCache | null = null;
@@ -135,6 +135,8 @@ export async function openReuse(
   }
   return {
     reuse: new Reuse({ cache, runId: randomBytes(8).toString('hex'), now }),
+    warnings: () =>
+      cache?.failure ? [`the response cache ${cache.path} could not store answers (${cache.failure}): later answers were not stored, the run went on`] : [],
     close: async () => cache?.close(),
   };
 }

@@ -158,7 +158,7 @@ async function runPipeline(o: ResolvedRunOptions, source: InputSource): Promise<
       stoppedReason: stopping.reason,
       finished,
       now: now(),
-      warnings: [...warnings, ...sender.warnings(), ...(spend?.warnings() ?? [])],
+      warnings: [...warnings, ...sender.warnings(), ...(spend?.warnings() ?? []), ...(reuse?.warnings() ?? [])],
       thresholds: { errorRate: o.failOnErrorRate, rateLimitRate: o.failOnRateLimitRate },
       earlierCostUsd,
       isReusing: reuse !== null,

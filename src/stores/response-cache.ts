@@ -57,6 +57,8 @@ export interface ResponseCache {
   prune(beforeMs: number): Promise<number>;
   /** Removes every entry; resolves to how many there were. */
   clear(): Promise<number>;
+  /** Why storing failed, if it did (a full disk): the cache then stores nothing more, and the run goes on. */
+  readonly failure: string | null;
   /** Commits what is pending and closes the file. */
   close(): Promise<void>;
 }
@@ -112,11 +114,12 @@ export async function openResponseCache(path: string, options: OpenCacheOptions 
   }
   // Measured on 20,000 misses at full speed: compression cost ~8 µs a put for a
   // file ~35 % smaller; an fsync per commit doubled the system time. So no
-  // compression, commits batched over 100 ms, and the file synced every few
-  // seconds and at close instead of at each commit: a machine crash (not a
-  // process crash) may lose the latest answers, and a damaged entry can never
-  // answer (each entry carries its own key, checked on every read).
-  const db = lmdb.open<CachedAnswer, string>({ path, noSubdir: true, compression: false, cache: false, commitDelay: 100, noSync: true });
+  // compression, answers written in one transaction every 100 ms, and the
+  // file synced every few seconds and at close instead of at each commit: a
+  // machine crash (not a process crash) may lose the latest answers, and a
+  // damaged entry can never answer (each entry carries its own key, checked
+  // on every read).
+  const db = lmdb.open<CachedAnswer, string>({ path, noSubdir: true, compression: false, cache: false, noSync: true });
   // A file that is not an LMDB environment fails on first use, not always on open: use it once now.
   db.get('\u0000probe');
   return new LmdbCache(path, db, options);
@@ -133,6 +136,9 @@ export async function openTemporaryCache(): Promise<ResponseCache> {
     stats: () => cache.stats(),
     prune: (beforeMs) => cache.prune(beforeMs),
     clear: () => cache.clear(),
+    get failure() {
+      return cache.failure;
+    },
     async close() {
       await cache.close();
       await rm(path, { force: true });
@@ -146,9 +152,11 @@ class LmdbCache implements ResponseCache {
   readonly #db: import('lmdb').RootDatabase<CachedAnswer, string>;
   readonly #ttlMs: number | undefined;
   readonly #now: () => number;
-  /** Answers put but perhaps not yet committed: a get must see them at once. */
-  readonly #pending = new Map<string, CachedAnswer>();
+  /** Answers put but not yet written: a get must see them at once. */
+  #pending = new Map<string, CachedAnswer>();
+  #writeTimer: NodeJS.Timeout | null = null;
   readonly #syncTimer: NodeJS.Timeout;
+  #failure: string | null = null;
 
   constructor(path: string, db: import('lmdb').RootDatabase<CachedAnswer, string>, options: OpenCacheOptions) {
     this.path = path;
@@ -166,13 +174,36 @@ class LmdbCache implements ResponseCache {
     return answer;
   }
 
+  get failure(): string | null {
+    return this.#failure;
+  }
+
   put(key: string, answer: CachedAnswer): void {
-    const entry = { ...answer, key };
-    this.#pending.set(key, entry);
-    this.#db.put(key, entry).then(
-      () => this.#pending.delete(key),
-      () => this.#pending.delete(key),
-    );
+    if (this.#failure !== null) return;
+    this.#pending.set(key, { ...answer, key });
+    this.#writeTimer ??= setTimeout(() => this.#write(), WRITE_EVERY_MS);
+    if (this.#pending.size >= WRITE_AT_ENTRIES) this.#write();
+  }
+
+  /**
+   * Writes what is pending in one synchronous transaction: a failure (a full
+   * disk) is an exception here, not a rejection deep in the library, and it
+   * ends the storing, never the run.
+   */
+  #write(): void {
+    if (this.#writeTimer) clearTimeout(this.#writeTimer);
+    this.#writeTimer = null;
+    if (this.#pending.size === 0 || this.#failure !== null) return;
+    const batch = this.#pending;
+    try {
+      this.#db.transactionSync(() => {
+        for (const [key, entry] of batch) this.#db.putSync(key, entry);
+      });
+      this.#pending = new Map();
+    } catch (error) {
+      this.#failure = (error as Error).message;
+      this.#pending = new Map();
+    }
   }
 
   async stats(): Promise<CacheStats> {
@@ -192,7 +223,7 @@ class LmdbCache implements ResponseCache {
   async prune(beforeMs: number): Promise<number> {
     const old: string[] = [];
     for (const { key, value } of this.#db.getRange()) if (!isCachedAnswer(value) || value.storedAt < beforeMs) old.push(key);
-    await this.#db.transaction(() => {
+    this.#db.transactionSync(() => {
       for (const key of old) this.#db.removeSync(key);
     });
     return old.length;
@@ -200,17 +231,21 @@ class LmdbCache implements ResponseCache {
 
   async clear(): Promise<number> {
     const count = this.#db.getCount();
-    await this.#db.clearAsync();
+    this.#db.clearSync();
     return count;
   }
 
   async close(): Promise<void> {
     clearInterval(this.#syncTimer);
-    await this.#db.committed;
+    this.#write();
     await new Promise<void>((resolve) => syncOf(this.#db)(() => resolve()));
     await this.#db.close();
   }
 }
+
+/** Answers are written in one transaction this often, or sooner when this many wait. */
+const WRITE_EVERY_MS = 100;
+const WRITE_AT_ENTRIES = 1000;
 
 /** The environment's sync (lmdb-js has it on a root database, untyped): flushes the file to disk, then calls back. */
 function syncOf(db: import('lmdb').RootDatabase<CachedAnswer, string>): (done: (error?: unknown) => void) => void {
