@@ -80,6 +80,11 @@ describe('the end table', () => {
   it('shows no latency when no request succeeded in this run', () => {
     const none = summaryTable(summary({ requests: { total: 10, succeeded: 4, failed: 6, skipped: 4, pending: 0 } }), FILES);
     expect(none).not.toMatch(/p50/);
+    const cached = summaryTable(
+      summary({ requests: { total: 10, succeeded: 10, failed: 0, skipped: 0, pending: 0 }, cache: { hits: 10, dedup: 0, saved_usd: 0.1, saved_tokens: 100 } }),
+      FILES,
+    );
+    expect(cached).not.toMatch(/p50/);
     expect(summaryTable(summary(), FILES)).toMatch(/p50 1,234 ms · p95 3,456 ms/);
   });
 

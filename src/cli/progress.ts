@@ -179,8 +179,9 @@ function timeRow(summary: Summary): string {
     const span = t.finished_at === null ? 'so far, some batches still running' : 'batch wall time, created → ended';
     return `${fmtDuration(t.wall_seconds)} (${span})`;
   }
-  // Latency is of this run's successes: with none, `p50 0 ms` would be a made-up figure.
-  const hasLatency = t.latency_ms !== null && summary.requests.succeeded - summary.requests.skipped > 0;
+  // Latency is of the successes this run bought: with none (all skipped or answered by the cache), `p50 0 ms` would be made up.
+  const reused = (summary.cache?.hits ?? 0) + (summary.cache?.dedup ?? 0);
+  const hasLatency = t.latency_ms !== null && summary.requests.succeeded - summary.requests.skipped - reused > 0;
   const latency = hasLatency && t.latency_ms ? ` · p50 ${fmtInt(t.latency_ms.p50)} ms · p95 ${fmtInt(t.latency_ms.p95)} ms` : '';
   return `${fmtDuration(t.wall_seconds)} · ${fmtInt(t.requests_per_minute)} req/min · ${fmtCompact(t.tokens_per_minute)} tok/min${latency}`;
 }
