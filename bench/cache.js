@@ -8,19 +8,13 @@
 // Prints one Markdown table.
 
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { BIN, ROOT, onlyArg, startSim, writeLines } from './lib.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'cache');
-const BIN = join(ROOT, 'bin', 'oai-batch.js');
-const only = (() => {
-  const i = process.argv.indexOf('--only');
-  return i > 0 ? new Set(process.argv[i + 1].split(',')) : null;
-})();
+const only = onlyArg();
 
 const ask = (i, text = `Request ${i}: summarise the number ${i} in a word.`) => ({
   custom_id: `r${i}`,
@@ -29,37 +23,7 @@ const ask = (i, text = `Request ${i}: summarise the number ${i} in a word.`) => 
   body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }], max_tokens: 20 },
 });
 
-async function writeLines(path, n, make) {
-  const out = createWriteStream(path);
-  for (let i = 0; i < n; i++) if (!out.write(JSON.stringify(make(i)) + '\n')) await once(out, 'drain');
-  out.end();
-  await once(out, 'finish');
-}
 
-async function startSim() {
-  const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', '--rpm', '1000000000', '--tpm', '1000000000000', '--no-quantize'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let text = '';
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      text += d;
-      const m = /listening on (\S+)/.exec(text);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
-  });
-  const control = url.replace(/\/v1$/, '/sim');
-  return {
-    url,
-    bought: async () => (await (await fetch(`${control}/stats`)).json()).requests,
-    reset: () => fetch(`${control}/reset`, { method: 'POST' }),
-    stop: async () => {
-      child.kill('SIGTERM');
-      await once(child, 'exit').catch(() => {});
-    },
-  };
-}
 
 /** One CLI run; resolves to its wall time in seconds. */
 async function run(sim, input, extra) {
@@ -78,7 +42,8 @@ const want = (id) => !only || only.has(id);
 
 await rm(OUT, { recursive: true, force: true });
 await mkdir(OUT, { recursive: true });
-const sim = await startSim();
+const sim = await startSim(['--rpm', '1000000000', '--tpm', '1000000000000', '--no-quantize']);
+sim.bought = async () => (await sim.stats()).requests;
 try {
   if (want('repeat')) {
     const input = join(OUT, 'repeat.jsonl');

@@ -21,19 +21,17 @@
 // their own processes (loopback, free ports).
 
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { BIN, ROOT, chat, startSim, tpmLine, writeLines } from './lib.js';
 import os from 'node:os';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'fleet');
-const BIN = join(ROOT, 'bin', 'oai-batch.js');
 const KEY = 'sk-bench-fleet-key';
 
 /** `--name a,b` → ['a', 'b'], or `fallback`. */
@@ -50,28 +48,7 @@ const sharedBudgets = listArg('--budget', ['redis', 'alone']);
 // ---------------------------------------------------------------------------
 // Inputs (the same generators as bench/run.js).
 
-const WORDS =
-  'the of and to in is was for on that with as by at from this be are or have an which one had were but not all their can has been more when there what some other into time two its first also after new would these may people only'.split(
-    ' ',
-  );
-function prose(seed, chars) {
-  let text = '';
-  let x = seed * 2654435761;
-  while (text.length < chars) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    text += WORDS[x % WORDS.length] + ' ';
-  }
-  return text.slice(0, chars);
-}
-const chat = (i) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Request ${i}: summarise the number ${i} in a word.` }], max_tokens: 20 });
-const tpmLine = (i) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: prose(i + 1, 2000) }], max_tokens: 200 });
 
-async function writeLines(path, n, make) {
-  const out = createWriteStream(path);
-  for (let i = 0; i < n; i++) if (!out.write(JSON.stringify(make(i)) + '\n')) await once(out, 'drain');
-  out.end();
-  await once(out, 'finish');
-}
 
 // ---------------------------------------------------------------------------
 // Processes.
@@ -86,28 +63,6 @@ async function freePort() {
   return port;
 }
 
-async function startSim(args) {
-  const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let text = '';
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      text += d;
-      const m = /listening on (\S+)/.exec(text);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
-  });
-  return {
-    url,
-    async stats() {
-      return (await fetch(url.replace(/\/v1$/, '/sim/stats'))).json();
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      await once(child, 'exit').catch(() => {});
-    },
-  };
-}
 
 /** A redis-server on a free loopback port that can be killed (its data lost) and started again on the same port. */
 async function startRedis() {

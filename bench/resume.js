@@ -7,13 +7,11 @@
 // then times three resumes and prints the best.
 
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { ROOT, writeLines } from './lib.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'resume');
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
@@ -24,22 +22,16 @@ const bin = arg('--bin', join(ROOT, 'bin', 'oai-batch.js'));
 /** Characters of each prompt: tokenizing is what a skipped line must not pay. */
 const chars = Number(arg('--chars', '1000'));
 
-async function writeLines(path, make) {
-  const out = createWriteStream(path);
-  for (let i = 0; i < lines; i++) if (!out.write(make(i) + '\n')) await once(out, 'drain');
-  out.end();
-  await once(out, 'finish');
-}
 
 await mkdir(OUT, { recursive: true });
 const input = join(OUT, 'done.jsonl');
 const results = join(OUT, 'done.results.jsonl');
 const prose = 'the of and to in is was for on that with as by at from this be are or have an which one had were but not all';
-await writeLines(input, (i) =>
+await writeLines(input, lines, (i) =>
   JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Request ${i}: ${prose.repeat(Math.ceil(chars / prose.length))}`.slice(0, chars) }], max_tokens: 50 }),
 );
 const body = JSON.stringify({ id: 'chatcmpl-x', object: 'chat.completion', model: 'gpt-4o-mini-2024-07-18', choices: [], usage: { prompt_tokens: 40, completion_tokens: 10, total_tokens: 50 } });
-await writeLines(results, (i) => `{"id":"oaib_req_${i}","custom_id":"line-${i + 1}","response":{"status_code":200,"request_id":"req_${i}","body":${body}},"error":null,"line":${i + 1},"attempts":1,"latency_ms":10,"cost_usd":0.00001}`);
+await writeLines(results, lines, (i) => `{"id":"oaib_req_${i}","custom_id":"line-${i + 1}","response":{"status_code":200,"request_id":"req_${i}","body":${body}},"error":null,"line":${i + 1},"attempts":1,"latency_ms":10,"cost_usd":0.00001}`);
 await writeFile(join(OUT, 'done.summary.json'), '{}');
 
 const times = [];

@@ -8,80 +8,20 @@
 // server charges them), 429s, completeness, peak RSS of the client (the CLI).
 
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { BIN, ROOT, chat, onlyArg, startSim, tpmLine, writeLines } from './lib.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out');
-const BIN = join(ROOT, 'bin', 'oai-batch.js');
 
-const only = (() => {
-  const i = process.argv.indexOf('--only');
-  return i > 0 ? new Set(process.argv[i + 1].split(',')) : null;
-})();
+const only = onlyArg();
 
-/** Natural-looking text: tokens ≈ characters / 4.5, so the server's chars/4 estimate is the binding one. */
-const WORDS =
-  'the of and to in is was for on that with as by at from this be are or have an which one had were but not all their can has been more when there what some other into time two its first also after new would these may people only'.split(
-    ' ',
-  );
-function prose(seed, chars) {
-  let text = '';
-  let x = seed * 2654435761;
-  while (text.length < chars) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    text += WORDS[x % WORDS.length] + ' ';
-  }
-  return text.slice(0, chars);
-}
 
-async function writeLines(path, n, make) {
-  const out = createWriteStream(path);
-  for (let i = 0; i < n; i++) {
-    if (!out.write(JSON.stringify(make(i)) + '\n')) await once(out, 'drain');
-  }
-  out.end();
-  await once(out, 'finish');
-}
 
-const chat = (i) => ({
-  model: 'gpt-4o-mini',
-  messages: [{ role: 'user', content: `Request ${i}: summarise the number ${i} in a word.` }],
-  max_tokens: 20,
-});
-const tpmLine = (i) => ({
-  model: 'gpt-4o-mini',
-  messages: [{ role: 'user', content: prose(i + 1, 2000) }],
-  max_tokens: 200,
-});
 
-async function startSim(args) {
-  const child = spawn(process.execPath, [BIN, 'simulate', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let text = '';
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      text += d;
-      const m = /listening on (\S+)/.exec(text);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
-  });
-  return {
-    url,
-    async stats() {
-      const res = await fetch(url.replace(/\/v1$/, '/sim/stats'));
-      return res.json();
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      await once(child, 'exit').catch(() => {});
-    },
-  };
-}
 
 /**
  * One client: the real CLI in its own process. Its peak RSS is read from
