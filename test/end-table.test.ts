@@ -72,6 +72,8 @@ describe('the end table', () => {
     );
     expect(table).toMatch(/^cost +\$23\.456789 this run · \$123\.456789 the whole file \(earlier runs included\) · unpriced: .* · 3 answers without usage \(cost unknown\)$/m);
     expect(table).toMatch(/^cache +1,200 hits · 34 dedup · saved \$4\.500000 \(2\.3M tokens\)$/m);
+    const writes = summaryTable(summary({ usage: { ...summary().usage, cache_write_input_tokens: 4_321 } }), FILES, 200);
+    expect(writes).toMatch(/\(12,345,678 cached, 4,321 written to the cache\)/);
     const single = summaryTable(summary({ run_cost_usd: 123.456789, requests_without_usage: 0 }), FILES, 200);
     expect(single).toMatch(/^cost +\$123\.456789 · unpriced/m);
     expect(single).not.toMatch(/^cache/m);

@@ -126,7 +126,7 @@ export function summaryTable(summary: Summary, files: { results: string; errors:
   const rows: Array<[string, string]> = [
     ['requests', `${fmtInt(r.total)} total · ${fmtInt(r.succeeded)} succeeded · ${fmtInt(r.failed)} failed · ${fmtInt(r.skipped)} skipped · ${fmtInt(r.pending)} pending`],
     ['attempts', `${fmtInt(a.total)} · ${fmtInt(a.retries)} retries · ${fmtInt(a.rate_limited)} rate-limited · ${fmtInt(a.server_errors)} server errors · ${fmtInt(a.timeouts)} timeouts`],
-    ['tokens', `${fmtInt(summary.usage.input_tokens)} in (${fmtInt(summary.usage.cached_input_tokens)} cached) · ${fmtInt(summary.usage.output_tokens)} out (${fmtInt(summary.usage.reasoning_tokens)} reasoning)`],
+    ['tokens', `${fmtInt(summary.usage.input_tokens)} in (${fmtInt(summary.usage.cached_input_tokens)} cached${cacheWrites(summary, fmtInt)}) · ${fmtInt(summary.usage.output_tokens)} out (${fmtInt(summary.usage.reasoning_tokens)} reasoning)`],
     ['cost', costRow(summary)],
     ['time', timeRow(summary)],
   ];
@@ -156,6 +156,12 @@ export function summaryTable(summary: Summary, files: { results: string; errors:
     wrapped.forEach((part, i) => lines.push(`${(i === 0 ? shown : '').padEnd(width)}  ${part}`.trimEnd()));
   }
   return lines.join('\n') + '\n';
+}
+
+/** `, 1,234 written to the cache` when the answers reported prompt-cache writes (billed at their own rate). */
+export function cacheWrites(summary: Summary, format: (n: number) => string): string {
+  const written = summary.usage.cache_write_input_tokens ?? 0;
+  return written > 0 ? `, ${format(written)} written to the cache` : '';
 }
 
 /** The `cost` row: this run's spend apart from the whole file's when an earlier run spent some of it. */

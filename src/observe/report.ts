@@ -83,7 +83,7 @@ function overview(s: Summary): string {
   const rows: Array<[string, Cell]> = [
     ['requests', `${int(s.requests.total)} total · ${int(s.requests.succeeded)} succeeded · ${int(s.requests.failed)} failed · ${int(s.requests.skipped)} skipped · ${int(s.requests.pending)} pending`],
     ['attempts', `${int(s.attempts.total)} · ${int(s.attempts.retries)} retries · ${int(s.attempts.rate_limited)} rate-limited · ${int(s.attempts.server_errors)} server errors · ${int(s.attempts.timeouts)} timeouts`],
-    ['tokens', `${int(s.usage.input_tokens)} in (${int(s.usage.cached_input_tokens)} cached) · ${int(s.usage.output_tokens)} out (${int(s.usage.reasoning_tokens)} reasoning)`],
+    ['tokens', `${int(s.usage.input_tokens)} in (${int(s.usage.cached_input_tokens)} cached${(s.usage.cache_write_input_tokens ?? 0) > 0 ? `, ${int(s.usage.cache_write_input_tokens)} written to the cache` : ''}) · ${int(s.usage.output_tokens)} out (${int(s.usage.reasoning_tokens)} reasoning)`],
     ['cost', s.run_cost_usd !== undefined && Math.abs(s.run_cost_usd - s.cost_usd.total) > 1e-9 ? `${formatUsd(s.run_cost_usd)} this run · ${formatUsd(s.cost_usd.total)} the whole file` : formatUsd(s.cost_usd.total)],
     ['rate', `${int(s.timing.requests_per_minute)} requests/min · ${int(s.timing.tokens_per_minute)} tokens/min`],
     ['stopped', s.stopped_reason ?? 'no: the run finished'],
