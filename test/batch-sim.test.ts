@@ -113,7 +113,8 @@ describe('simulated Files API', () => {
 
 describe('simulated Batch API', () => {
   it('moves validating → in_progress → finalizing → completed, with request_counts growing while in progress', async () => {
-    await start({ batch: { stepMs: 100 } });
+    // in_progress lasts 3 steps (1.2 s): long enough that a late timer on a busy machine still shows a midway count.
+    await start({ batch: { stepMs: 400 } });
     const batch = await createBatch(chatFile(300), '/v1/chat/completions', { part: '1' });
     expect(batch).toMatchObject({ object: 'batch', status: 'validating', completion_window: '24h', metadata: { part: '1' } });
     const seen = [batch, ...(await pollUntil(batch.id, ['completed']))];
