@@ -68,10 +68,23 @@ describe('progress display', () => {
     expect(progressLine(snapshot({ linesTotal: null, linesDone: 48, fraction: null, etaSeconds: null, failed: 0 }))).toMatch(/^48 done · 7 in flight .* ETA –$/);
   });
 
-  it('prints nothing at all with --quiet', () => {
+  it('prints no progress and no end table with --quiet, only why a run stopped when nobody asked it to', () => {
     const err = sink();
     const view = createProgressView(err, { quiet: true, input: 'x.jsonl' });
     view.onEvent({ type: 'progress', progress: snapshot() });
+    view.onEvent({ type: 'stopping', reason: 'max_cost', message: 'stopping: --max-cost reached' });
+    view.onEvent({ type: 'stopping', reason: 'interrupted', message: 'stopping: interrupted' });
+    view.finish({} as Summary, { results: 'r', errors: 'e', summary: 's' });
+    expect(err.text).toBe('');
+    view.onEvent({ type: 'stopping', reason: 'unreachable', message: 'nothing connects to http://127.0.0.1:1/v1 (ECONNREFUSED)' });
+    expect(err.text).toBe('oai-batch: nothing connects to http://127.0.0.1:1/v1 (ECONNREFUSED)\n');
+  });
+
+  it('prints nothing at all when JSON logs carry the events', () => {
+    const err = sink();
+    const view = createProgressView(err, { quiet: false, silent: true, input: 'x.jsonl' });
+    view.onEvent({ type: 'progress', progress: snapshot() });
+    view.onEvent({ type: 'stopping', reason: 'auth_failed', message: 'the API refused the key' });
     view.finish({} as Summary, { results: 'r', errors: 'e', summary: 's' });
     expect(err.text).toBe('');
   });

@@ -93,7 +93,11 @@ describe('classifyAttempt', () => {
     ['a 404 is final', answer(404, MODEL_404), { action: 'final', code: 'model_not_found' }],
     ['a 422 without a code is final as http_422', answer(422, apiError('Unprocessable', 'invalid_request_error', null)), { action: 'final', code: 'http_422' }],
     ['a 400 with a non-JSON body is final as http_400', answer(400, 'Bad Request'), { action: 'final', code: 'http_400', message: 'status 400: Bad Request' }],
-    ['a 401 stops the run as auth_failed', answer(401, BAD_KEY_401), { action: 'stop', reason: 'auth_failed', code: 'invalid_api_key' }],
+    [
+      'a 401 stops the run as auth_failed, without the ends of the key the API quoted',
+      answer(401, BAD_KEY_401),
+      { action: 'stop', reason: 'auth_failed', code: 'invalid_api_key', message: 'Incorrect API key provided: sk-[redacted].' },
+    ],
     ['a 401 without a body stops the run', answer(401, ''), { action: 'stop', reason: 'auth_failed', code: 'http_401', message: 'status 401 with an empty body' }],
     ['a 429 insufficient_quota stops the run', answer(429, QUOTA_429), { action: 'stop', reason: 'quota_exhausted', code: 'insufficient_quota' }],
     ['an old-style 429 quota body (code null) stops the run', answer(429, OLD_QUOTA_429), { action: 'stop', reason: 'quota_exhausted', code: 'insufficient_quota' }],

@@ -120,6 +120,17 @@ describe('runBatch', () => {
     expect(errors[0]).toMatchObject({ custom_id: 'line-1', line: 1, attempts: 3, metadata: { keep: 1 }, error: { code: 'http_500' } });
     expect(errors[0]?.response?.status_code).toBe(500);
     expect(summary.requests).toMatchObject({ total: 1, succeeded: 0, failed: 1, pending: 0 });
+    // Every 500 counts, the last one (not retried) included.
+    expect(summary.attempts).toMatchObject({ total: 3, retries: 2, server_errors: 3, timeouts: 0 });
+  });
+
+  it('counts a timeout on the last attempt among the summary’s timeouts', async () => {
+    const s = await simulator({ faults: { hang: 1 }, faultsEveryAttempt: true, hangMs: 30_000 });
+    const input = dir.file('t.jsonl');
+    await writeJsonl(input, [chatLine(1)]);
+    const { summary, exitCode } = await runBatch(options(input, s, { timeoutMs: 200, maxAttempts: 2 }));
+    expect(exitCode).toBe(2);
+    expect(summary.attempts).toMatchObject({ total: 2, retries: 1, server_errors: 0, timeouts: 2 });
   });
 
   it('reports the last attempt’s latency for a request that failed', async () => {
@@ -169,9 +180,14 @@ describe('runBatch', () => {
     await writeJsonl(input, Array.from({ length: 50 }, (_, i) => chatLine(i)));
     const o = options(input, s);
     o.transport.apiKey = 'sk-wrong-key-987654';
-    const { summary, exitCode } = await runBatch({ ...o, concurrency: 2 });
+    const events: RunEvent[] = [];
+    const { summary, exitCode } = await runBatch({ ...o, concurrency: 2, onEvent: (e) => events.push(e) });
     expect(exitCode).toBe(1);
     expect(summary.stopped_reason).toBe('auth_failed');
+    // The API quotes the refused key with its ends visible (sk-*****…54): never repeated.
+    const stopping = events.find((e) => e.type === 'stopping') as Extract<RunEvent, { type: 'stopping' }>;
+    expect(stopping.message).toContain('Incorrect API key provided: sk-[redacted]');
+    expect(JSON.stringify(events)).not.toMatch(/sk-\*|\*54|wrong-key/);
     expect(summary.requests.failed).toBe(0);
     expect(summary.requests.pending).toBe(50);
     expect(s.stats().requests).toBeLessThanOrEqual(3);

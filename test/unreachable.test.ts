@@ -9,6 +9,7 @@ import { runBatch } from '../src/pipeline/run.js';
 import type { RunOptions } from '../src/pipeline/options.js';
 import type { RunEvent } from '../src/shared/events.js';
 import { loadPriceTable } from '../src/shared/price-file.js';
+import { runCli } from './support/cli.js';
 import { readJsonl, chatLine, writeJsonl } from './support/files.js';
 import { perTestFixture } from './support/fixture.js';
 
@@ -77,5 +78,15 @@ describe('a server nothing connects to', () => {
     expect(stopping.message).toContain('nothing connects to http://api.example.invalid/v1 (');
     expect(stopping.message).toContain(`the proxy http://127.0.0.1:${proxyPort}`);
     expect(stopping.message).not.toContain('secret');
+  }, 60_000);
+
+  it('says why it stopped on stderr even with --quiet (an unattended job’s exit 1 is not left bare)', async () => {
+    const port = await closedPort();
+    const input = dir.file('quiet.jsonl');
+    await writeJsonl(input, Array.from({ length: 100 }, (_, i) => chatLine(i)));
+    const result = await runCli(['run', input, '--base-url', `http://127.0.0.1:${port}/v1`, '--quiet'], { env: { OPENAI_API_KEY: KEY } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`oai-batch: nothing connects to http://127.0.0.1:${port}/v1 (ECONNREFUSED`);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
   }, 60_000);
 });

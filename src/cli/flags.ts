@@ -175,7 +175,7 @@ export function sendingBuilder(yargs: Argv): Argv {
       .option('timeout', { type: 'number', default: 120, describe: 'seconds per attempt' })
       .option('prices', { type: 'string', describe: 'price table overrides (JSON, see samples/prices.json)' })
       .option('transport', { type: 'string', default: 'undici', choices: ['undici', 'sdk'], describe: 'HTTP client: undici (fast) or the openai SDK' })
-      .option('redis', { type: 'string', describe: 'share rate budgets with other workers through this Redis: redis://[:password@]host:port[/db] or rediss:// (env OAI_BATCH_REDIS_URL)' })
+      .option('redis', { type: 'string', describe: 'share rate budgets with other workers through this Redis: redis://[user:password@]host[:port][/db] or rediss:// (env OAI_BATCH_REDIS_URL)' })
       .option('budget-scope', { type: 'string', describe: 'workers with the same scope share one budget (default: a hash of base URL, API key and project)' })
       .option('redis-timeout', { type: 'number', default: 60, describe: 'seconds grants wait for a lost Redis before the run stops (exit 3, resumable)' }),
   );

@@ -8,7 +8,7 @@
 import type { Writable } from 'node:stream';
 import type { Ora } from 'ora';
 import type { ProgressSnapshot, RunEvent } from '../shared/events.js';
-import type { Summary } from '../shared/types.js';
+import type { StoppedReason, Summary } from '../shared/types.js';
 import { fmtCompact, fmtDuration, fmtInt } from './render.js';
 
 export interface ProgressView {
@@ -22,8 +22,23 @@ type ErrStream = Writable & { isTTY?: boolean; columns?: number };
 
 export const PLAIN_INTERVAL_MS = 10_000;
 
-export function createProgressView(stderr: ErrStream, options: { quiet: boolean; input: string }): ProgressView {
-  if (options.quiet) return { onEvent: () => {}, finish: () => {}, stop: () => {} };
+/**
+ * Stops nobody asked for: `--quiet` still prints their one line, so an
+ * unattended job's exit 1 or 3 says why. (A cap, Ctrl-C and a failed write,
+ * which the shell prints as the run's error, stay silent here.)
+ */
+const UNASKED_STOPS: ReadonlySet<StoppedReason> = new Set(['auth_failed', 'quota_exhausted', 'rate_limit_wait', 'unreachable', 'budget_store_unavailable']);
+
+/** `quiet`: no progress and no end table; `silent` (JSON logs, which carry every event): nothing at all. */
+export function createProgressView(stderr: ErrStream, options: { quiet: boolean; silent?: boolean; input: string }): ProgressView {
+  if (options.silent) return { onEvent: () => {}, finish: () => {}, stop: () => {} };
+  if (options.quiet) {
+    const onEvent = (event: RunEvent): void => {
+      if (event.type === 'stopping' && UNASKED_STOPS.has(event.reason)) stderr.write(`oai-batch: ${event.message}\n`);
+    };
+    return { onEvent, finish: () => {}, stop: () => {} };
+  }
+
   const isTerminal = stderr.isTTY === true && (stderr.columns ?? 0) > 0;
   let spinner: Ora | null = null;
   let lastPlain = 0;

@@ -43,9 +43,9 @@ export function estimateTable(estimate: Estimate): string {
     );
   }
   const lines = [
-    `${estimate.input}: ${fmtInt(estimate.requests)} requests in ${fmtInt(estimate.lines)} lines` +
+    `${estimate.input}: ${counted(estimate.requests, 'request')} in ${counted(estimate.lines, 'line')}` +
       (estimate.problems > 0 ? ` (${fmtInt(estimate.problems)} with problems, not counted: see oai-batch validate)` : '') +
-      (estimate.reused_requests > 0 ? ` · ${fmtInt(estimate.reused_requests)} more answered by the cache (not bought)` : '') +
+      (estimate.reused_requests > 0 ? ` · ${fmtInt(estimate.reused_requests)} more answered by the cache or an identical earlier line (not bought)` : '') +
       ` · prices as of ${estimate.pricing.as_of}`,
     '',
     renderColumns(head, rows, [false, true, true, true, true, true, true]),
@@ -55,6 +55,11 @@ export function estimateTable(estimate: Estimate): string {
   }
   lines.push('', ...estimate.notes.map((note) => `- ${note}`));
   return lines.join('\n') + '\n';
+}
+
+/** `1 request`, `2 requests`, `1,000 lines`. */
+export function counted(n: number, noun: string): string {
+  return `${fmtInt(n)} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function fmtRange(range: Range, format: (n: number) => string): string {

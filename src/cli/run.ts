@@ -82,7 +82,7 @@ export function runBuilder(yargs: Argv): Argv {
       .option('dry-run', { type: 'boolean', default: false, describe: 'validate and estimate; send nothing' })
       .option('max-line-bytes', { type: 'number', default: DEFAULT_MAX_LINE_BYTES, describe: 'longest accepted input line, bytes' })
       .option('drain-timeout', { type: 'number', default: 30, describe: 'seconds in-flight requests may take after an interrupt' })
-      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display and no end table' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display and no end table (a stop nobody asked for still prints its reason)' })
       .option('log-format', { type: 'string', default: 'text', choices: ['text', 'json'], describe: 'json: one JSON event per line on stderr, nothing else' })
       .option('log-bodies', { type: 'boolean', default: false, describe: 'with --log-format json: add response bodies to request_finished events (request bodies are never logged)' })
       .option('metrics-port', { type: 'number', describe: 'serve Prometheus metrics on this port (/metrics)' })
@@ -172,7 +172,7 @@ export async function executeRun(options: RunCliOptions, io: CliIO): Promise<num
   }
   if (options.shard && !budget.store && !options.connection.simulate) warnShardWithoutRedis(options.shard, io, notices);
   const listeners: EventListener[] = [];
-  const view = createProgressView(io.stderr, { quiet: options.quiet || options.logFormat === 'json', input: options.input });
+  const view = createProgressView(io.stderr, { quiet: options.quiet, silent: options.logFormat === 'json', input: options.input });
   listeners.push(view.onEvent);
   let extras: Awaited<ReturnType<typeof attachObservers>>;
   try {

@@ -108,9 +108,10 @@ export class RunStats {
       case 'rate_limited':
         this.rateLimited += 1;
         break;
-      case 'retry':
-        if (event.reason === 'server_error') this.serverErrors += 1;
-        if (event.reason === 'timeout') this.timeouts += 1;
+      case 'attempt':
+        // Every attempt that got a 5xx or no answer in time, the last one included (not only those retried).
+        if (event.code.length === 3 && event.code[0] === '5') this.serverErrors += 1;
+        else if (event.code === 'timeout') this.timeouts += 1;
         break;
       case 'request_finished': {
         const now = this.#now();

@@ -16,6 +16,8 @@
 // ├── BudgetStoreUnavailableError  a shared budget store was lost for too long (exit 3)
 // └── WriteError           an output file refused a write, flush or close (exit 1)
 
+import { maskQuotedKeys } from './redact.js';
+
 export class OaiBatchError extends Error {
   readonly code: string;
   readonly exitCode: number;
@@ -62,7 +64,7 @@ export class APIError extends OaiBatchError {
   ) {
     const error = errorObjectOf(body);
     const code = error?.code ?? `http_${status}`;
-    super(`${status} ${error?.message ?? 'status code ' + status}`, String(code), exitCode);
+    super(`${status} ${error?.message !== undefined ? maskQuotedKeys(error.message) : 'status code ' + status}`, String(code), exitCode);
     this.status = status;
     this.requestId = requestId;
     this.headers = headers;

@@ -7,6 +7,7 @@
 
 import { ConnectionError, TimeoutError, errorObjectOf } from '../../shared/errors.js';
 import { parseRateLimitHeaders, retryAfterMs, tryAgainInMs } from '../../shared/headers.js';
+import { maskQuotedKeys } from '../../shared/redact.js';
 import type { HttpResponse } from './transport.js';
 
 export type AttemptOutcome =
@@ -40,7 +41,7 @@ export function classifyAttempt(outcome: AttemptOutcome, nowMs: number): Verdict
   const { status, headers } = response;
   const apiError = errorObjectOf(response.json);
   const code = typeof apiError?.code === 'string' && apiError.code ? apiError.code : `http_${status}`;
-  const message = typeof apiError?.message === 'string' ? apiError.message : describeBody(status, response.text);
+  const message = typeof apiError?.message === 'string' ? maskQuotedKeys(apiError.message) : describeBody(status, response.text);
 
   if (status >= 200 && status < 300) {
     if (response.json === undefined || typeof response.json !== 'object' || response.json === null) {
