@@ -25,7 +25,7 @@ const arg = (name, fallback) => {
 const LINES = arg('lines', 20_000);
 const ROUNDS = arg('rounds', 3);
 /** `--env K=V` (repeatable): extra variables for the traced runs, e.g. OTEL_BSP_MAX_EXPORT_BATCH_SIZE=128. */
-const EXTRA_ENV = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--env' ? [a.split('=')] : []));
+const EXTRA_ENV = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--env' ? [[a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]] : []));
 
 /** A process printing `listening on URL` (the simulator) or the sink below. */
 async function startProcess(args, pattern) {
