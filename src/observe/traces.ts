@@ -85,7 +85,7 @@ async function otlpExporter(protocol: OtlpProtocol): Promise<SpanExporter> {
 /**
  * gzip unless OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION says otherwise (a value
  * given here would override the variable). Measured at 20,000 requests a run
- * at zero latency: uncompressed spans (~1.5 KB each) cost the client 87 µs a
+ * at zero latency: uncompressed spans (~0.5 KB each, ~150 bytes gzipped) cost the client 87 µs a
  * request in socket writes, gzipped (compressed off the main thread) 28 µs.
  */
 export function exporterConfig(env: Record<string, string | undefined>): { compression?: 'gzip' } {
