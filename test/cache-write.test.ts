@@ -8,11 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportResults } from '../src/commands/export.js';
 import { runBatch } from '../src/pipeline/run.js';
-import { costOf } from '../src/pricing/cost.js';
-import { resolvePrice } from '../src/pricing/prices.js';
 import { loadPriceTable } from '../src/shared/price-file.js';
-import { emptyUsage, type ResultRecord, type Summary } from '../src/shared/types.js';
-import { startSimulator, type BilledTotals, type Simulator } from '../src/sim/server.js';
+import type { ResultRecord, Summary } from '../src/shared/types.js';
+import { startSimulator, type Simulator } from '../src/sim/server.js';
+import { billedUsd } from './support/billing.js';
 import { readJsonl, tempDir, writeJsonl } from './support/files.js';
 
 const prices = loadPriceTable();
@@ -34,20 +33,6 @@ function input(): unknown[] {
   }
   lines.push({ model: 'gpt-5.6-sol', messages: [{ role: 'user', content: 'A short question.' }], max_completion_tokens: 20 });
   return lines;
-}
-
-/** The table's price of billed tokens, cache writes at their own rate (standard tier, online, no long context). */
-function pricedUsd(model: string, billed: BilledTotals): number {
-  const resolved = resolvePrice(prices, model);
-  if (!resolved) throw new Error(`no price for ${model}`);
-  const usage = {
-    ...emptyUsage(),
-    input_tokens: billed.input_tokens,
-    cached_input_tokens: billed.cached_input_tokens,
-    cache_write_input_tokens: billed.cache_write_input_tokens,
-    output_tokens: billed.output_tokens,
-  };
-  return costOf(usage, resolved.price, { batchDiscount: prices.batch_discount, longContext: false }).total;
 }
 
 describe('cache-write tokens against the simulator', () => {
@@ -97,9 +82,9 @@ describe('cache-write tokens against the simulator', () => {
   it('prices them at the cache-write rate: the cost equals the billed tokens priced by the table, to 1e-9 USD', async () => {
     const billed = sim.stats().billed;
     for (const [model, b] of Object.entries(billed)) {
-      expect(Math.abs((summary.by_model[model]!.cost_usd as number) - pricedUsd(model, b)), model).toBeLessThanOrEqual(1e-9);
+      expect(Math.abs((summary.by_model[model]!.cost_usd as number) - billedUsd(prices, model, b)), model).toBeLessThanOrEqual(1e-9);
     }
-    const total = Object.entries(billed).reduce((sum, [model, b]) => sum + pricedUsd(model, b), 0);
+    const total = Object.entries(billed).reduce((sum, [model, b]) => sum + billedUsd(prices, model, b), 0);
     expect(Math.abs(summary.cost_usd.total - total)).toBeLessThanOrEqual(1e-9);
     // 1.25 × input on gpt-5.6-sol (5 per 1M) and gpt-6-sol (2.5 per 1M).
     const writes = (5 * billed['gpt-5.6-sol']!.cache_write_input_tokens + 2.5 * billed['gpt-6-sol']!.cache_write_input_tokens) / 1e6;

@@ -10,30 +10,20 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { estimateInput, type Estimate } from '../src/commands/estimate.js';
 import { runBatch } from '../src/pipeline/run.js';
 import type { ResultRecord, Summary } from '../src/shared/types.js';
-import { costOf } from '../src/pricing/cost.js';
 import { resolvePrice } from '../src/pricing/prices.js';
 import { loadPriceTable } from '../src/shared/price-file.js';
 import { startSimulator, type BilledTotals, type Simulator } from '../src/sim/server.js';
-import { emptyUsage } from '../src/shared/types.js';
+import { billedUsd } from './support/billing.js';
 import { runCli } from './support/cli.js';
 import { readJson, readJsonl, tempDir, writeJsonl } from './support/files.js';
 
 const prices = loadPriceTable();
 const KEY = 'sk-cost-accuracy-key';
 
-/** The table's price of billed tokens (standard tier, online; none of these models has long-context rates). */
+/** The table's price of billed tokens (none of these models has long-context rates). */
 function pricedUsd(model: string, billed: BilledTotals): number {
-  const resolved = resolvePrice(prices, model);
-  if (!resolved) throw new Error(`no price for ${model}`);
-  expect(resolved.price.long_context).toBeUndefined();
-  const usage = {
-    ...emptyUsage(),
-    input_tokens: billed.input_tokens,
-    cached_input_tokens: billed.cached_input_tokens,
-    cache_write_input_tokens: billed.cache_write_input_tokens,
-    output_tokens: billed.output_tokens,
-  };
-  return costOf(usage, resolved.price, { batchDiscount: prices.batch_discount, longContext: false }).total;
+  expect(resolvePrice(prices, model)?.price.long_context).toBeUndefined();
+  return billedUsd(prices, model, billed);
 }
 
 function billedSpendUsd(sim: Simulator): number {

@@ -187,6 +187,7 @@ describe('oai-batch estimate (CLI)', () => {
     const run = await runCli(['estimate', input, '--prices', pricesFile]);
 
     expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`${input}: 2 requests in 2 lines`);
     // 1,000 output tokens at $2/1M: max $0.00200 plus the prompt.
     expect(run.stdout).toMatch(/^house-model-7\s+1\s+\d+\s+0 \/ 500 \/ 1,000\s+0\.\d+ \/ 0\.001\d+ \/ 0\.002\d+/m);
     expect(run.stdout).toMatch(/^o4-mini\s+1\s+\d+\s+0 \/ 2,048 \/ unbounded\s+\S+ \/ \S+ \/ unbounded/m);

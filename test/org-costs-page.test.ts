@@ -4,14 +4,11 @@
 // and `usage --days 30` in table mode prints per-day totals and the top
 // groups, not every row (csv and json keep every row).
 
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { renderHtml } from '../src/org/html.js';
 import { COSTS_SPEC } from '../src/org/kinds.js';
@@ -19,9 +16,9 @@ import type { OrgReport } from '../src/org/report.js';
 import { buildReport } from '../src/org/report.js';
 import { viewsOf } from '../src/org/views.js';
 import { spikeDaySec, syntheticCosts, type OrgHistoryConfig } from '../src/sim/org.js';
+import { chromiumPerSuite, hasChromium } from './support/chromium.js';
 
 const DAY = 86_400;
-const CHROMIUM = '/usr/bin/chromium';
 const CONFIG: OrgHistoryConfig = { seed: 3, anchorDaySec: Date.UTC(2026, 5, 1) / 1000 };
 const SPIKE = spikeDaySec(CONFIG);
 
@@ -90,20 +87,8 @@ describe('the costs page', () => {
   });
 });
 
-describe.skipIf(!existsSync(CHROMIUM))('the costs page in headless Chromium', () => {
-  let browser: Browser;
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'oai-batch-costs-'));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-  });
-  afterAll(async () => {
-    await browser?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+describe.skipIf(!hasChromium)('the costs page in headless Chromium', () => {
+  const chrome = chromiumPerSuite('oai-batch-costs-');
 
   interface Drawn {
     width: number;
@@ -117,9 +102,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the costs page in headless Chromium', ()
   }
 
   async function draw(name: string, html: string, chartIndex: number, palette: string[]): Promise<Drawn> {
-    const file = join(dir, `${name}.html`);
+    const file = join(chrome.dir, `${name}.html`);
     await writeFile(file, html);
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, deviceScaleFactor: 1 });
+    const page = await chrome.browser.newPage({ viewport: { width: 1200, height: 900 }, deviceScaleFactor: 1 });
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(String(error)));
     await page.goto(pathToFileURL(file).href);

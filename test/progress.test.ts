@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Writable } from 'node:stream';
 import type { Summary } from '../src/shared/types.js';
 import { createProgressView, progressLine, summaryTable } from '../src/cli/progress.js';
-import { fmtDuration } from '../src/cli/render.js';
+import { counted, fmtDuration } from '../src/cli/render.js';
 import { progressSnapshot as snapshot } from './support/events.js';
 
 function sink(tty: { isTTY?: boolean; columns?: number } = {}): Writable & { text: string; isTTY?: boolean; columns?: number } {
@@ -91,6 +91,7 @@ describe('progress display', () => {
 
   it('formats durations and the end table', () => {
     expect([5, 75, 3600 + 120].map(fmtDuration)).toEqual(['5s', '1m15s', '1h02m']);
+    expect([counted(1, 'request'), counted(0, 'line'), counted(1_000, 'line')]).toEqual(['1 request', '0 lines', '1,000 lines']);
     const table = summaryTable(
       {
         requests: { total: 3, succeeded: 2, failed: 1, skipped: 0, pending: 0 },

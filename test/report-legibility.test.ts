@@ -3,20 +3,17 @@
 // budget, legends that show numbers before any hover, thousands separators.
 // The page is drawn in headless Chromium and its pixels checked.
 
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { renderRunReport } from '../src/observe/report.js';
 import { RunTimeline } from '../src/observe/timeline.js';
 import type { RunEvent } from '../src/shared/events.js';
-import type { Summary } from '../src/shared/types.js';
+import { emptyUsage, type Summary } from '../src/shared/types.js';
 import { limitState, progressSnapshot } from './support/events.js';
+import { chromiumPerSuite, hasChromium } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const T0 = Date.parse('2026-03-01T12:00:00Z');
 const endpoint = '/v1/chat/completions' as const;
 
@@ -65,18 +62,13 @@ function sampleRun(options: { tpm: number; tokensPerRequest: number }): { summar
     input: { path: 'in.jsonl', fingerprint: 'x', lines: 1_234 },
     requests: { total: 1_234, succeeded: 1_234, failed: 0, skipped: 0, pending: 0 },
     attempts: { total: 1_234, retries: 0, rate_limited: 0, server_errors: 0, timeouts: 0 },
-    usage: { input_tokens: 1_234 * options.tokensPerRequest, cached_input_tokens: 0, cache_write_input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, input_audio_tokens: 0, output_audio_tokens: 0 },
+    usage: { ...emptyUsage(), input_tokens: 1_234 * options.tokensPerRequest },
     cost_usd: { total: 1.5, input: 1.5, cached_input: 0, cache_write_input: 0, output: 0 },
     by_model: {
       m: {
         requests: 1_234,
+        ...emptyUsage(),
         input_tokens: 1_234 * options.tokensPerRequest,
-        cached_input_tokens: 0,
-        cache_write_input_tokens: 0,
-        output_tokens: 0,
-        reasoning_tokens: 0,
-        input_audio_tokens: 0,
-        output_audio_tokens: 0,
         cost_usd: 1.5,
       },
     },
@@ -125,28 +117,16 @@ describe('the run report page', () => {
   });
 });
 
-describe.skipIf(!existsSync(CHROMIUM))('the run report in headless Chromium', () => {
-  let browser: Browser;
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'oai-batch-legible-'));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-  });
-  afterAll(async () => {
-    await browser?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+describe.skipIf(!hasChromium)('the run report in headless Chromium', () => {
+  const chrome = chromiumPerSuite('oai-batch-legible-');
 
   /** Per chart: legend texts before any hover, the plot area within the canvas, and the columns (upper half) and rows holding the first series' colour. */
   async function drawn(html: string): Promise<
     Array<{ legend: string[]; plot: { left: number; top: number; width: number; height: number }; columns: number[]; rows: number[] }>
   > {
-    const file = join(dir, 'report.html');
+    const file = join(chrome.dir, 'report.html');
     await writeFile(file, html);
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, deviceScaleFactor: 1 });
+    const page = await chrome.browser.newPage({ viewport: { width: 1200, height: 900 }, deviceScaleFactor: 1 });
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(String(error)));
     page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));

@@ -3,13 +3,10 @@
 // Chromium — every uPlot chart drawn, no console errors, no request beyond
 // the file itself, and a screenshot.
 
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { renderHtml } from '../src/org/html.js';
 import { COSTS_SPEC, USAGE_SPECS } from '../src/org/kinds.js';
 import { bucketsOf } from '../src/org/range.js';
@@ -17,8 +14,8 @@ import { buildReport } from '../src/org/report.js';
 import { viewsOf } from '../src/org/views.js';
 import { chartHtml, escapeHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml } from '../src/observe/html-page.js';
 import { spikeDaySec, syntheticCosts, syntheticUsage, type OrgHistoryConfig } from '../src/sim/org.js';
+import { CHROMIUM, chromiumPerSuite, hasChromium } from './support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const DAY = 86_400;
 const HOSTILE = `</script><script>window.__pwned = 1</script><img src="https://example.com/x.png">`;
 
@@ -104,27 +101,14 @@ function orgPages(): Array<{ name: string; html: string; charts: number }> {
   return pages;
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('in headless Chromium', () => {
-  let browser: Browser;
-  let dir: string;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'oai-batch-page-'));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-  });
-  afterAll(async () => {
-    await browser?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+describe.skipIf(!hasChromium)('in headless Chromium', () => {
+  const chrome = chromiumPerSuite('oai-batch-page-');
 
   /** Opens `html` from a file; returns what the page drew and did. */
   async function open(name: string, html: string, expectedCharts: number) {
-    const file = join(dir, `${name}.html`);
+    const file = join(chrome.dir, `${name}.html`);
     await writeFile(file, html);
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const page = await chrome.browser.newPage({ viewport: { width: 1200, height: 900 } });
     const problems: string[] = [];
     const requests: string[] = [];
     page.on('console', (message) => {
@@ -151,7 +135,7 @@ describe.skipIf(!existsSync(CHROMIUM))('in headless Chromium', () => {
       }),
     );
     const pwned = await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned ?? 0);
-    const screenshot = join(dir, `${name}.png`);
+    const screenshot = join(chrome.dir, `${name}.png`);
     await page.screenshot({ path: screenshot, fullPage: true });
     await page.close();
     return { canvases, problems, requests, pwned, screenshot, file };
@@ -188,6 +172,6 @@ describe.skipIf(!existsSync(CHROMIUM))('in headless Chromium', () => {
   });
 });
 
-if (!existsSync(CHROMIUM)) {
+if (!hasChromium) {
   console.warn(`report-page.test.ts: ${CHROMIUM} not found, so the Chromium rendering tests are skipped (apt-get install -y chromium; CI installs it).`);
 }

@@ -17,6 +17,7 @@ import { RunTimeline } from '../src/observe/timeline.js';
 import { startSimulator } from '../src/sim/server.js';
 import { chatLine, readJson, tempDir, writeJsonl } from './support/files.js';
 import { limitState, progressSnapshot } from './support/events.js';
+import { CHROMIUM, hasChromium, launchChromium } from './support/chromium.js';
 
 const endpoint = '/v1/chat/completions' as const;
 const T0 = Date.parse('2026-03-01T12:00:00Z');
@@ -234,8 +235,6 @@ describe('run --report', () => {
   });
 });
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`run-report: ${CHROMIUM} is absent, so the report is not drawn in a browser (apt-get install chromium)`);
 
 describe('run --report against the simulator, drawn in headless Chromium', () => {
@@ -269,11 +268,7 @@ describe('run --report against the simulator, drawn in headless Chromium', () =>
       for (const model of Object.keys(summary.by_model)) expect(html).toContain(model);
       expect(html).toContain('gpt-4o-mini-2024-07-18');
 
-      const { chromium } = await import('playwright-core');
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
         const problems: string[] = [];

@@ -8,12 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { runBatch } from '../src/pipeline/run.js';
 import type { RunOptions } from '../src/pipeline/options.js';
 import type { RunEvent } from '../src/shared/events.js';
-import { loadPriceTable } from '../src/shared/price-file.js';
 import { runCli } from './support/cli.js';
 import { readJsonl, chatLine, writeJsonl } from './support/files.js';
 import { perTestFixture } from './support/fixture.js';
+import { runOptionsFor } from './support/run.js';
 
-const prices = loadPriceTable();
 const KEY = 'sk-test-key-123456';
 const { dir, simulator } = perTestFixture(KEY);
 
@@ -26,19 +25,11 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** No proxy from this machine's environment: the tests name their own. */
 function options(input: string, baseUrl: string, extra: Partial<RunOptions> = {}): RunOptions {
-  const stem = input.replace(/\.jsonl$/, '');
-  return {
-    input,
-    output: `${stem}.results.jsonl`,
-    errors: `${stem}.errors.jsonl`,
-    summary: `${stem}.summary.json`,
-    transport: { baseUrl, apiKey: KEY, env: {} },
-    prices,
-    timeoutMs: 5000,
-    random: () => 0.01,
-    ...extra,
-  };
+  const o = runOptionsFor(input, baseUrl, KEY, { random: () => 0.01, ...extra });
+  o.transport = { ...o.transport, env: {} };
+  return o;
 }
 
 describe('a server nothing connects to', () => {

@@ -72,24 +72,7 @@ export class Recorder {
     const savedUsd = usage ? this.#o.ledger.lineCostUsd(model, usage, { serviceTier: serviceTierOf(answer.json), batch: answer.batch }) : null;
     const response = { status: answer.status, requestId: answer.requestId, text: answer.text, json: answer.json, headers: {} };
     await this.#o.results.writeRaw(serializeResult(this.#o.nextId(), item, response, 0, 0, 0, answer.source));
-    this.#o.emit({
-      type: 'request_finished',
-      customId: item.customId,
-      line: item.line,
-      model: item.model,
-      endpoint: item.url,
-      status: 'succeeded',
-      httpStatus: answer.status,
-      code: null,
-      attempts: 0,
-      latencyMs: 0,
-      usage,
-      costUsd: 0,
-      requestId: answer.requestId,
-      body: answer.json,
-      cache: answer.source,
-      savedUsd,
-    });
+    this.#finished(item, 'succeeded', response, null, 0, 0, usage, 0, { cache: answer.source, savedUsd });
   }
 
   /** A final failure (`latencyMs`: of the last attempt; 0 when nothing was sent). */
@@ -122,6 +105,7 @@ export class Recorder {
     latencyMs: number,
     usage: Usage | null,
     costUsd: number | null,
+    reused?: { cache: 'hit' | 'dedup'; savedUsd: number | null },
   ): void {
     this.#o.emit({
       type: 'request_finished',
@@ -138,6 +122,7 @@ export class Recorder {
       costUsd,
       requestId: response?.requestId ?? null,
       body: response?.json,
+      ...reused,
     });
   }
 }
