@@ -23,18 +23,18 @@ type ErrStream = Writable & { isTTY?: boolean; columns?: number };
 export const PLAIN_INTERVAL_MS = 10_000;
 
 /**
- * Stops nobody asked for: `--quiet` still prints their one line, so an
- * unattended job's exit 1 or 3 says why. (A cap, Ctrl-C and a failed write,
- * which the shell prints as the run's error, stay silent here.)
+ * Stops `--quiet` keeps silent: those asked for (a cap, Ctrl-C) and a failed
+ * write, which the shell prints as the run's error. Every other stop still
+ * prints its one line, so an unattended job's exit 1 or 3 says why.
  */
-const UNASKED_STOPS: ReadonlySet<StoppedReason> = new Set(['auth_failed', 'quota_exhausted', 'rate_limit_wait', 'unreachable', 'budget_store_unavailable']);
+const QUIET_STOPS: ReadonlySet<StoppedReason> = new Set(['interrupted', 'max_cost', 'max_total_cost', 'write_failed']);
 
 /** `quiet`: no progress and no end table; `silent` (JSON logs, which carry every event): nothing at all. */
 export function createProgressView(stderr: ErrStream, options: { quiet: boolean; silent?: boolean; input: string }): ProgressView {
   if (options.silent) return { onEvent: () => {}, finish: () => {}, stop: () => {} };
   if (options.quiet) {
     const onEvent = (event: RunEvent): void => {
-      if (event.type === 'stopping' && UNASKED_STOPS.has(event.reason)) stderr.write(`oai-batch: ${event.message}\n`);
+      if (event.type === 'stopping' && !QUIET_STOPS.has(event.reason)) stderr.write(`oai-batch: ${event.message}\n`);
     };
     return { onEvent, finish: () => {}, stop: () => {} };
   }
