@@ -2,8 +2,11 @@
 // the holder's pid) instead of appending duplicates; a lock a killed run
 // left behind is taken over. The CLI as real child processes.
 
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { ResultRecord } from '../src/shared/types.js';
@@ -50,4 +53,24 @@ describe('one run per results file', () => {
     expect(new Set(ids).size).toBe(600);
     expect(ids).toHaveLength(600);
   }, 120_000);
+
+  it('never shows another command an empty lock, which it would take for a dead one’s', async () => {
+    const guarded = dir.file('busy.results.jsonl');
+    const lock = `${guarded}.lock`;
+    const lockModule = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'shared', 'lock.js')).href;
+    // Another process takes and releases the lock as fast as it can while this one reads it.
+    const script = `import { lockFile } from ${JSON.stringify(lockModule)}; for (let i = 0; i < 400; i++) await (await lockFile(${JSON.stringify(guarded)}, 'x'))();`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    let running = true;
+    void exited.then(() => (running = false));
+    const seen: string[] = [];
+    while (running) {
+      const text = await readFile(lock, 'utf8').catch(() => null);
+      if (text !== null) seen.push(text);
+    }
+    expect(await exited).toBe(0);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((text) => text !== String(child.pid))).toEqual([]);
+  }, 60_000);
 });

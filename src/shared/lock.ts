@@ -8,7 +8,7 @@
 // racing a `batch wait` would have its cancellations overwritten). A lock
 // left by a killed process (its pid no longer runs) is taken over.
 
-import { open, readFile, unlink } from 'node:fs/promises';
+import { link, open, readFile, unlink, writeFile } from 'node:fs/promises';
 import { InputError } from './errors.js';
 
 /** Takes `<path>.lock`; `code` names the refusal (e.g. `results_locked`). */
@@ -16,9 +16,7 @@ export async function lockFile(path: string, code: string): Promise<() => Promis
   const lockPath = `${path}.lock`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const file = await open(lockPath, 'wx');
-      await file.writeFile(String(process.pid));
-      await file.close();
+      await createWithContent(lockPath, String(process.pid));
       return () => unlink(lockPath).catch(() => {});
     } catch (error) {
       const errno = (error as NodeJS.ErrnoException).code;
@@ -36,6 +34,27 @@ export async function lockFile(path: string, code: string): Promise<() => Promis
     await unlink(lockPath).catch(() => {});
   }
   throw new InputError(`could not take the lock ${lockPath}: another command keeps taking it`, code);
+}
+
+/**
+ * Creates `path` holding `content`, or fails with EEXIST, in one step: the
+ * content is written to a private file first and hard-linked into place, so
+ * no other command ever reads the lock empty (and takes it for a dead one's).
+ */
+async function createWithContent(path: string, content: string): Promise<void> {
+  const staging = `${path}.${process.pid}.${Date.now().toString(36)}`;
+  await writeFile(staging, content, { flag: 'wx' });
+  try {
+    await link(staging, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw error;
+    // A file system without hard links: create and write, with its short window.
+    const file = await open(path, 'wx');
+    await file.writeFile(content);
+    await file.close();
+  } finally {
+    await unlink(staging).catch(() => {});
+  }
 }
 
 function isRunning(pid: number): boolean {
