@@ -171,18 +171,17 @@ describe('CostLedger', () => {
     expect(ledger.totals().cost_usd.total).toBeCloseTo(3, 12);
   });
 
-  it('stays cheap per request', () => {
+  it('adds 100,000 answers across models, tiers and the Batch API to exact integer totals', () => {
     const ledger = new CostLedger(table);
     const u = usage({ input_tokens: 1200, cached_input_tokens: 1024, output_tokens: 300, reasoning_tokens: 100 });
     const models = ['gpt-4o-mini-2024-07-18', 'gpt-5.4-mini', 'o4-mini-2025-04-16', 'unlisted-model'];
-    const started = performance.now();
     for (let i = 0; i < 100_000; i++) {
       const model = models[i % models.length] as string;
       ledger.add(model, u, { serviceTier: i % 3 === 0 ? 'flex' : 'default', batch: i % 2 === 0 });
       ledger.lineCostUsd(model, u);
     }
-    const perCallMicros = ((performance.now() - started) * 1000) / 100_000;
     expect(ledger.totals().usage.input_tokens).toBe(120_000_000);
-    expect(perCallMicros).toBeLessThan(50); // ~3 µs measured; thousands of requests per second leave ~1000 µs
+    expect(ledger.totals().usage.output_tokens).toBe(30_000_000);
+    // Its speed (~3 µs a call) is part of what bench/run.js measures end to end, not asserted here.
   });
 });
