@@ -4,7 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -72,5 +72,35 @@ describe('one run per results file', () => {
     expect(await exited).toBe(0);
     expect(seen.length).toBeGreaterThan(0);
     expect(seen.filter((text) => text !== String(child.pid))).toEqual([]);
+  }, 60_000);
+
+  it('lets exactly one of several commands take over a dead holder’s lock when they try at the same moment', async () => {
+    const guarded = dir.file('stale.results.jsonl');
+    const lock = `${guarded}.lock`;
+    const lockModule = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'shared', 'lock.js')).href;
+    // A pid that runs no process: the holder was killed.
+    const dead = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => dead.on('exit', resolve));
+    // Each racer waits for the same moment, tries, says "got" or "refused", and holds what it got for a while.
+    const racer = (at: number): string =>
+      `import { lockFile } from ${JSON.stringify(lockModule)};` +
+      `while (Date.now() < ${at}) {}` +
+      `try { const release = await lockFile(${JSON.stringify(guarded)}, 'x'); console.log('got'); await new Promise((r) => setTimeout(r, 1500)); await release(); }` +
+      `catch (error) { console.log(error.message.startsWith('another oai-batch command (pid ') ? 'refused' : error.message); }`;
+    const run = (at: number): Promise<string> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', racer(at)]);
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.on('exit', () => resolve(out.trim()));
+      });
+    for (let round = 0; round < 5; round++) {
+      await writeFile(lock, String(dead.pid));
+      const at = Date.now() + 700;
+      const outcomes = await Promise.all(Array.from({ length: 6 }, () => run(at)));
+      expect(outcomes.sort(), `round ${round}`).toEqual(['got', 'refused', 'refused', 'refused', 'refused', 'refused']);
+      expect(existsSync(lock)).toBe(false);
+    }
+    expect((await readdir(dir.path)).filter((name) => name.includes('.lock'))).toEqual([]);
   }, 60_000);
 });

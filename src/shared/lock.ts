@@ -6,24 +6,25 @@
 // Owns the rule that two commands never both write one results file (two
 // runs would append duplicates) or rewrite one manifest (a `batch cancel`
 // racing a `batch wait` would have its cancellations overwritten). A lock
-// left by a killed process (its pid no longer runs) is taken over.
+// left by a killed process (its pid no longer runs) is taken over, by one
+// command only when several find it at once.
 
 import { link, open, readFile, unlink, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError } from './errors.js';
+
+/** How long a command waits for another that is taking over the same dead holder's lock. */
+const TAKEOVER_WAIT_MS = 5_000;
 
 /** Takes `<path>.lock`; `code` names the refusal (e.g. `results_locked`). */
 export async function lockFile(path: string, code: string): Promise<() => Promise<void>> {
   const lockPath = `${path}.lock`;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await createWithContent(lockPath, String(process.pid));
-      return () => unlink(lockPath).catch(() => {});
-    } catch (error) {
-      const errno = (error as NodeJS.ErrnoException).code;
-      if (errno !== 'EEXIST') throw new InputError(`cannot create ${lockPath}: ${(error as Error).message}`, 'lock_unwritable', { cause: error });
-    }
-    const holder = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-    if (Number.isInteger(holder) && holder !== process.pid && isRunning(holder)) {
+  const release = (): Promise<void> => unlink(lockPath).catch(() => {});
+  const deadline = Date.now() + TAKEOVER_WAIT_MS;
+  for (;;) {
+    if (await tryCreate(lockPath)) return release;
+    const holder = await readHolder(lockPath);
+    if (holder !== null && holder !== process.pid && isRunning(holder)) {
       throw new InputError(
         `another oai-batch command (pid ${holder}) is working on ${path}; let it finish or stop it first ` +
           `(if no such command runs, delete ${lockPath})`,
@@ -31,9 +32,53 @@ export async function lockFile(path: string, code: string): Promise<() => Promis
       );
     }
     // Left by a process that is gone (killed mid-way): take it over.
-    await unlink(lockPath).catch(() => {});
+    if (await takeOver(lockPath)) return release;
+    if (Date.now() > deadline) throw new InputError(`could not take the lock ${lockPath}: another command keeps taking it`, code);
+    await sleep(10 + Math.random() * 20);
   }
-  throw new InputError(`could not take the lock ${lockPath}: another command keeps taking it`, code);
+}
+
+/** Creates the lock holding this process's pid; false when it exists. */
+async function tryCreate(lockPath: string): Promise<boolean> {
+  try {
+    await createWithContent(lockPath, String(process.pid));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new InputError(`cannot create ${lockPath}: ${(error as Error).message}`, 'lock_unwritable', { cause: error });
+  }
+}
+
+/**
+ * Removes a lock whose holder is gone and takes it, one command at a time:
+ * only the command holding `<lock>.takeover` may remove the lock, after
+ * reading it again. Without that, two commands that both saw the dead pid
+ * could each remove the lock, the second removing the one the first had just
+ * taken, and both would run. False when another command is taking it over
+ * (or has taken it): the caller looks again.
+ */
+async function takeOver(lockPath: string): Promise<boolean> {
+  const guard = `${lockPath}.takeover`;
+  if (!(await tryCreate(guard))) {
+    // A guard left by a command killed mid-takeover would block every other: removed.
+    const taker = await readHolder(guard);
+    if (taker !== null && taker !== process.pid && !isRunning(taker)) await unlink(guard).catch(() => {});
+    return false;
+  }
+  try {
+    const holder = await readHolder(lockPath);
+    if (holder !== null && holder !== process.pid && isRunning(holder)) return false;
+    await unlink(lockPath).catch(() => {});
+    return await tryCreate(lockPath);
+  } finally {
+    await unlink(guard).catch(() => {});
+  }
+}
+
+/** The pid a lock file names; null when the file is gone or holds no pid. */
+async function readHolder(lockPath: string): Promise<number | null> {
+  const pid = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
+  return Number.isInteger(pid) ? pid : null;
 }
 
 /**
