@@ -90,6 +90,15 @@ describe('the end table', () => {
     expect(summaryTable(summary(), FILES)).toMatch(/p50 1,234 ms · p95 3,456 ms/);
   });
 
+  it('shows a short run’s time in tenths of a second, not 0s', () => {
+    const timeOf = (wall: number): string => {
+      const base = summary();
+      const line = summaryTable({ ...base, timing: { ...base.timing, wall_seconds: wall } }, FILES).split('\n').find((l) => l.startsWith('time')) ?? '';
+      return line.replace(/^time\s+/, '').split(' · ')[0] as string;
+    };
+    expect([0.004, 0.28, 9.94, 9.96, 75, 18_000].map(timeOf)).toEqual(['0.0s', '0.3s', '9.9s', '10s', '1m15s', '5h00m']);
+  });
+
   it('uses the width of a wider terminal when it is given', () => {
     const table = summaryTable(summary(), FILES, 160);
     expect(widest(table)).toBeGreaterThan(80);

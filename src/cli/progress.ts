@@ -198,13 +198,18 @@ function timeRow(summary: Summary): string {
   const t = summary.timing;
   if (summary.mode === 'batch') {
     const span = t.finished_at === null ? 'so far, some batches still running' : 'batch wall time, created → ended';
-    return `${fmtDuration(t.wall_seconds)} (${span})`;
+    return `${fmtWallTime(t.wall_seconds)} (${span})`;
   }
   // Latency is of the successes this run bought: with none (all skipped or answered by the cache), `p50 0 ms` would be made up.
   const reused = (summary.cache?.hits ?? 0) + (summary.cache?.dedup ?? 0);
   const hasLatency = t.latency_ms !== null && summary.requests.succeeded - summary.requests.skipped - reused > 0;
   const latency = hasLatency && t.latency_ms ? ` · p50 ${fmtInt(t.latency_ms.p50)} ms · p95 ${fmtInt(t.latency_ms.p95)} ms` : '';
-  return `${fmtDuration(t.wall_seconds)} · ${fmtInt(t.requests_per_minute)} req/min · ${fmtCompact(t.tokens_per_minute)} tok/min${latency}`;
+  return `${fmtWallTime(t.wall_seconds)} · ${fmtInt(t.requests_per_minute)} req/min · ${fmtCompact(t.tokens_per_minute)} tok/min${latency}`;
+}
+
+/** A run's wall time: tenths of a second below 10 s (a 0.3 s run is not "0s"), else as durations are. */
+function fmtWallTime(seconds: number): string {
+  return seconds < 9.95 ? `${Math.max(0, seconds).toFixed(1)}s` : fmtDuration(seconds);
 }
 
 /** Splits `text` at its ` · ` separators into lines of at most `width` characters (a longer single figure keeps a line of its own; a long line without separators breaks at spaces). */
