@@ -242,7 +242,7 @@ describe('Batch API summaries', () => {
     await copyFile(new URL('../samples/chat.jsonl', import.meta.url), dir.file('chat.jsonl'));
     const result = await runCli(['batch', 'submit', 'chat.jsonl', '--simulate', '--overwrite'], { cwd: dir.path });
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/^time\s+\d+s \(batch wall time, created → ended\)$/m);
+    expect(result.stderr).toMatch(/^time\s+\d+(\.\d)?s \(batch wall time, created → ended\)$/m);
     expect(result.stderr).not.toMatch(/p50|req\/min/);
     const written = await readJson<Summary>(dir.file('chat.summary.json'));
     expect(written.mode).toBe('batch');
