@@ -16,6 +16,8 @@ import { perTestFixture } from './support/fixture.js';
 
 const KEY = 'sk-test-key-123456';
 const { dir, simulator } = perTestFixture(KEY);
+/** The built lock module, for child processes that take the lock as another command would. */
+const LOCK_MODULE = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'shared', 'lock.js')).href;
 
 async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -57,9 +59,8 @@ describe('one run per results file', () => {
   it('never shows another command an empty lock, which it would take for a dead one’s', async () => {
     const guarded = dir.file('busy.results.jsonl');
     const lock = `${guarded}.lock`;
-    const lockModule = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'shared', 'lock.js')).href;
     // Another process takes and releases the lock as fast as it can while this one reads it.
-    const script = `import { lockFile } from ${JSON.stringify(lockModule)}; for (let i = 0; i < 400; i++) await (await lockFile(${JSON.stringify(guarded)}, 'x'))();`;
+    const script = `import { lockFile } from ${JSON.stringify(LOCK_MODULE)}; for (let i = 0; i < 400; i++) await (await lockFile(${JSON.stringify(guarded)}, 'x'))();`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     let running = true;
@@ -77,13 +78,12 @@ describe('one run per results file', () => {
   it('lets exactly one of several commands take over a dead holder’s lock when they try at the same moment', async () => {
     const guarded = dir.file('stale.results.jsonl');
     const lock = `${guarded}.lock`;
-    const lockModule = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'shared', 'lock.js')).href;
     // A pid that runs no process: the holder was killed.
     const dead = spawn(process.execPath, ['-e', '']);
     await new Promise((resolve) => dead.on('exit', resolve));
     // Each racer waits for the same moment, tries, says "got" or "refused", and holds what it got for a while.
     const racer = (at: number): string =>
-      `import { lockFile } from ${JSON.stringify(lockModule)};` +
+      `import { lockFile } from ${JSON.stringify(LOCK_MODULE)};` +
       `while (Date.now() < ${at}) {}` +
       `try { const release = await lockFile(${JSON.stringify(guarded)}, 'x'); console.log('got'); await new Promise((r) => setTimeout(r, 1500)); await release(); }` +
       `catch (error) { console.log(error.message.startsWith('another oai-batch command (pid ') ? 'refused' : error.message); }`;

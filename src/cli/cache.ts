@@ -8,7 +8,8 @@ import { formatDuration, parseDurationMs } from '../shared/duration.js';
 import { defaultCachePath } from '../stores/response-cache.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import { choiceFlag, optionalString } from './flags.js';
-import { fmtInt, writeText } from './render.js';
+import { fmtInt } from '../shared/figures.js';
+import { writeText } from './render.js';
 
 export interface CacheCliOptions {
   action: 'stats' | 'prune' | 'clear';

@@ -14,7 +14,8 @@ import { ConfigError } from '../shared/errors.js';
 import type { ExportFormat, ExportOptions, ExportReport } from '../commands/export.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import { choiceFlag, defaultOutputName, inputScanBuilder, inputScanFromArgs, optionalString } from './flags.js';
-import { fmtInt, writeText } from './render.js';
+import { fmtInt } from '../shared/figures.js';
+import { writeText } from './render.js';
 
 export interface ExportCliOptions {
   export: ExportOptions;

@@ -11,7 +11,8 @@ import { ConfigError } from '../shared/errors.js';
 import type { MergeOptions, MergePart, MergeResult } from '../commands/merge.js';
 import { defineCommand, type Args, type CliIO } from './command.js';
 import { defaultOutputName, endpointFlag, inputFlag, integerFlag, optionalInteger, optionalString } from './flags.js';
-import { fmtInt, fmtUsd, writeText } from './render.js';
+import { fmtInt } from '../shared/figures.js';
+import { fmtUsd, writeText } from './render.js';
 import { MAX_SHARDS } from '../shared/shard.js';
 
 export interface MergeCliOptions {

@@ -8,8 +8,9 @@
 import type { Writable } from 'node:stream';
 import type { Ora } from 'ora';
 import type { ProgressSnapshot, RunEvent } from '../shared/events.js';
+import { countRows, fmtInt } from '../shared/figures.js';
 import type { StoppedReason, Summary } from '../shared/types.js';
-import { fmtCompact, fmtDuration, fmtInt } from './render.js';
+import { fmtCompact, fmtDuration } from './render.js';
 
 export interface ProgressView {
   onEvent(event: RunEvent): void;
@@ -136,12 +137,11 @@ export const SUMMARY_COLUMNS = 80;
  * than used as labels: a dated model name would widen every row.
  */
 export function summaryTable(summary: Summary, files: { results: string; errors: string; summary: string }, columns: number = SUMMARY_COLUMNS): string {
-  const r = summary.requests;
-  const a = summary.attempts;
+  const counts = countRows(summary);
   const rows: Array<[string, string]> = [
-    ['requests', `${fmtInt(r.total)} total · ${fmtInt(r.succeeded)} succeeded · ${fmtInt(r.failed)} failed · ${fmtInt(r.skipped)} skipped · ${fmtInt(r.pending)} pending`],
-    ['attempts', `${fmtInt(a.total)} · ${fmtInt(a.retries)} retries · ${fmtInt(a.rate_limited)} rate-limited · ${fmtInt(a.server_errors)} server errors · ${fmtInt(a.timeouts)} timeouts`],
-    ['tokens', `${fmtInt(summary.usage.input_tokens)} in (${fmtInt(summary.usage.cached_input_tokens)} cached${cacheWrites(summary, fmtInt)}) · ${fmtInt(summary.usage.output_tokens)} out (${fmtInt(summary.usage.reasoning_tokens)} reasoning)`],
+    ['requests', counts.requests],
+    ['attempts', counts.attempts],
+    ['tokens', counts.tokens],
     ['cost', costRow(summary)],
     ['time', timeRow(summary)],
   ];
@@ -171,12 +171,6 @@ export function summaryTable(summary: Summary, files: { results: string; errors:
     wrapped.forEach((part, i) => lines.push(`${(i === 0 ? shown : '').padEnd(width)}  ${part}`.trimEnd()));
   }
   return lines.join('\n') + '\n';
-}
-
-/** `, 1,234 written to the cache` when the answers reported prompt-cache writes (billed at their own rate). */
-export function cacheWrites(summary: Summary, format: (n: number) => string): string {
-  const written = summary.usage.cache_write_input_tokens ?? 0;
-  return written > 0 ? `, ${format(written)} written to the cache` : '';
 }
 
 /** The `cost` row: this run's spend apart from the whole file's when an earlier run spent some of it. */

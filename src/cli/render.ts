@@ -5,6 +5,7 @@
 
 import type { Writable } from 'node:stream';
 import { OaiBatchError } from '../shared/errors.js';
+import { fmtInt } from '../shared/figures.js';
 import type { Estimate, ModelEstimate, Range } from '../commands/estimate.js';
 import type { ValidationReport } from '../commands/validate.js';
 import type { InputProblem } from '../shared/types.js';
@@ -165,9 +166,6 @@ export function validationTable(report: ValidationReport): string {
   return out.join('\n') + '\n';
 }
 
-export function fmtInt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
 
 export function fmtCompact(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;

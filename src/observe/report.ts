@@ -5,6 +5,7 @@
 // Owns what the page shows: requests/min and tokens/min against the budgets,
 // 429s and retries over time, the latency distribution, cost by model.
 
+import { countRows, fmtInt as int } from '../shared/figures.js';
 import type { Summary } from '../shared/types.js';
 import { chartHtml, paragraphHtml, renderPage, sectionHtml, shareBarsHtml, tableHtml, type Cell, type ChartSeries } from './html-page.js';
 import type { LatencyDistribution, TimelineSeries } from './timeline.js';
@@ -80,10 +81,11 @@ function rateChart(title: string, x: number[], usage: ChartSeries[], budget: { l
 }
 
 function overview(s: Summary): string {
+  const counts = countRows(s);
   const rows: Array<[string, Cell]> = [
-    ['requests', `${int(s.requests.total)} total · ${int(s.requests.succeeded)} succeeded · ${int(s.requests.failed)} failed · ${int(s.requests.skipped)} skipped · ${int(s.requests.pending)} pending`],
-    ['attempts', `${int(s.attempts.total)} · ${int(s.attempts.retries)} retries · ${int(s.attempts.rate_limited)} rate-limited · ${int(s.attempts.server_errors)} server errors · ${int(s.attempts.timeouts)} timeouts`],
-    ['tokens', `${int(s.usage.input_tokens)} in (${int(s.usage.cached_input_tokens)} cached${(s.usage.cache_write_input_tokens ?? 0) > 0 ? `, ${int(s.usage.cache_write_input_tokens)} written to the cache` : ''}) · ${int(s.usage.output_tokens)} out (${int(s.usage.reasoning_tokens)} reasoning)`],
+    ['requests', counts.requests],
+    ['attempts', counts.attempts],
+    ['tokens', counts.tokens],
     ['cost', s.run_cost_usd !== undefined && Math.abs(s.run_cost_usd - s.cost_usd.total) > 1e-9 ? `${formatUsd(s.run_cost_usd)} this run · ${formatUsd(s.cost_usd.total)} the whole file` : formatUsd(s.cost_usd.total)],
     ['rate', `${int(s.timing.requests_per_minute)} requests/min · ${int(s.timing.tokens_per_minute)} tokens/min`],
     ['stopped', s.stopped_reason ?? 'no: the run finished'],
@@ -146,11 +148,6 @@ function limitsTable(s: Summary): string {
     columns: ['model (as requested)', { label: 'RPM', align: 'right' }, { label: 'TPM', align: 'right' }, 'from'],
     rows: Object.entries(s.limits).map(([model, l]) => [model, l.rpm ?? 'unlimited', l.tpm ?? 'unlimited', l.source]),
   });
-}
-
-/** An integer with thousands separators. */
-function int(value: number): string {
-  return Math.round(value).toLocaleString('en-US');
 }
 
 function percent(share: number): string {

@@ -24,7 +24,7 @@ export async function lockFile(path: string, code: string): Promise<() => Promis
   for (;;) {
     if (await tryCreate(lockPath)) return release;
     const holder = await readHolder(lockPath);
-    if (holder !== null && holder !== process.pid && isRunning(holder)) {
+    if (isAnotherLiveProcess(holder)) {
       throw new InputError(
         `another oai-batch command (pid ${holder}) is working on ${path}; let it finish or stop it first ` +
           `(if no such command runs, delete ${lockPath})`,
@@ -62,12 +62,11 @@ async function takeOver(lockPath: string): Promise<boolean> {
   if (!(await tryCreate(guard))) {
     // A guard left by a command killed mid-takeover would block every other: removed.
     const taker = await readHolder(guard);
-    if (taker !== null && taker !== process.pid && !isRunning(taker)) await unlink(guard).catch(() => {});
+    if (taker !== null && !isAnotherLiveProcess(taker)) await unlink(guard).catch(() => {});
     return false;
   }
   try {
-    const holder = await readHolder(lockPath);
-    if (holder !== null && holder !== process.pid && isRunning(holder)) return false;
+    if (isAnotherLiveProcess(await readHolder(lockPath))) return false;
     await unlink(lockPath).catch(() => {});
     return await tryCreate(lockPath);
   } finally {
@@ -100,6 +99,11 @@ async function createWithContent(path: string, content: string): Promise<void> {
   } finally {
     await unlink(staging).catch(() => {});
   }
+}
+
+/** A pid (from a lock file) of a process that runs and is not this one; this one's own lock is stale (a pid reused). */
+function isAnotherLiveProcess(pid: number | null): pid is number {
+  return pid !== null && pid !== process.pid && isRunning(pid);
 }
 
 function isRunning(pid: number): boolean {
