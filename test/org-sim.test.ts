@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { costOf } from '../src/pricing/cost.js';
 import { resolvePrice } from '../src/pricing/prices.js';
 import { loadPriceTable } from '../src/shared/price-file.js';
-import { createOrgRoutes, HISTORY_DAYS, spikeDaySec, syntheticCosts, syntheticUsage, type OrgHistoryConfig } from '../src/sim/org.js';
+import { createOrgRoutes, HISTORY_DAYS, LiveUsage, spikeDaySec, syntheticCosts, syntheticUsage, type OrgHistoryConfig } from '../src/sim/org.js';
+import type { BilledEvent } from '../src/sim/context.js';
 import { startSimulator, type Simulator } from '../src/sim/server.js';
 
 const DAY = 86_400;
@@ -279,5 +280,48 @@ describe('live usage', () => {
     } finally {
       await live.close();
     }
+  });
+
+  it('holds one event per second, kind and dimensions, not one per request, with the same totals', () => {
+    const live = new LiveUsage();
+    const second = 1_780_000_000;
+    const daySec = second - (second % 86_400);
+    const billed = (i: number, overrides: Partial<BilledEvent> = {}): BilledEvent => ({
+      timeMs: second * 1000 + (i % 1000),
+      endpoint: '/v1/chat/completions',
+      model: 'gpt-4o-mini-2024-07-18',
+      requestedModel: 'gpt-4o-mini',
+      apiKey: API_KEY,
+      usage: { input_tokens: 20 + (i % 7), cached_input_tokens: i % 2 === 0 ? 8 : 0, cache_write_input_tokens: 0, output_tokens: 12, reasoning_tokens: 0 },
+      promptTokens: 20 + (i % 7),
+      serviceTier: 'default',
+      batch: false,
+      ...overrides,
+    });
+    const one = new LiveUsage();
+    let inputTokens = 0;
+    let usd = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const event = billed(i);
+      live.add(event);
+      inputTokens += event.usage.input_tokens;
+      // The same request alone: what it costs, line by line.
+      const alone = new LiveUsage();
+      alone.add(event);
+      usd += alone.eventsOfDay('completions', daySec)[0]!.costs.reduce((s, c) => s + c.amountUsd, 0);
+    }
+    live.add(billed(1, { batch: true }));
+    live.add(billed(2, { timeMs: (second + 1) * 1000 }));
+    one.add(billed(3, { endpoint: '/v1/embeddings', model: 'text-embedding-3-small' }));
+    const events = live.eventsOfDay('completions', daySec);
+    // One for the 10,000 answers, one for the batch line, one for the next second.
+    expect(events).toHaveLength(3);
+    const [folded] = events;
+    expect(folded!.metrics).toMatchObject({ num_model_requests: 10_000, input_tokens: inputTokens, input_cached_tokens: 5_000 * 8, output_tokens: 120_000 });
+    expect(folded!.costs.reduce((s, c) => s + c.amountUsd, 0)).toBeCloseTo(usd, 12);
+    expect(folded!.costs.map((c) => c.lineItem).sort()).toEqual(['gpt-4o-mini, cached input', 'gpt-4o-mini, input', 'gpt-4o-mini, output']);
+    expect(events[1]!.dims.batch).toBe(true);
+    expect(events[2]!.timeSec).toBe(second + 1);
+    expect(one.eventsOfDay('embeddings', daySec)).toHaveLength(1);
   });
 });
