@@ -2,7 +2,10 @@
 // run with traces exported over OTLP/HTTP (protobuf, to a sink on loopback
 // that accepts and discards) against the same run without. Target: ≥ 85 %.
 //
-//   node bench/otel.js [--lines 20000] [--rounds 3] [--env OTEL_BSP_MAX_EXPORT_BATCH_SIZE=128 …]
+//   node bench/otel.js [--lines 20000] [--rounds 3] [--env OTEL_BSP_MAX_EXPORT_BATCH_SIZE=128 …] [--also K=V …]
+//
+// --env applies to every traced run; --also adds a third run to each round,
+// traced with these variables on top, so two settings meet the same noise.
 //
 // The simulator and the sink run in their own processes; the client is the
 // real CLI. Rounds alternate off/on so drift in machine load hits both.
@@ -25,7 +28,10 @@ const arg = (name, fallback) => {
 const LINES = arg('lines', 20_000);
 const ROUNDS = arg('rounds', 3);
 /** `--env K=V` (repeatable): extra variables for the traced runs, e.g. OTEL_BSP_MAX_EXPORT_BATCH_SIZE=128. */
-const EXTRA_ENV = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--env' ? [[a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]] : []));
+const pairsAfter = (flag) => process.argv.flatMap((a, i) => (process.argv[i - 1] === flag ? [[a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]] : []));
+const EXTRA_ENV = pairsAfter('--env');
+/** `--also K=V` (repeatable): a third, traced run in each round with these variables on top of --env. */
+const ALSO_ENV = pairsAfter('--also');
 
 /** A process printing `listening on URL` (the simulator) or the sink below. */
 async function startProcess(args, pattern) {
@@ -70,12 +76,12 @@ async function writeInput(path) {
   await once(out, 'finish');
 }
 
-async function runOnce(input, baseUrl, tracing, sinkUrl) {
+async function runOnce(input, baseUrl, tracing, sinkUrl, also = []) {
   const env = { ...process.env, OPENAI_API_KEY: 'sk-bench-key', OPENAI_BASE_URL: baseUrl };
   for (const k of Object.keys(env)) if (k.startsWith('OTEL_')) delete env[k];
   if (tracing) {
     env.OTEL_EXPORTER_OTLP_ENDPOINT = sinkUrl;
-    for (const [k, v] of EXTRA_ENV) env[k] = v;
+    for (const [k, v] of [...EXTRA_ENV, ...also]) env[k] = v;
   }
   const summary = join(OUT, 'summary.json');
   const started = process.hrtime.bigint();
@@ -113,14 +119,19 @@ const input = join(OUT, 'input.jsonl');
 await writeInput(input);
 const sim = await startProcess([BIN, 'simulate', '--port', '0', '--rpm', '1000000000', '--tpm', '1000000000000', '--no-quantize'], /listening on (\S+)/);
 const sink = await startProcess(['-e', SINK], /sink on (\S+)/);
-const rows = { off: [], on: [] };
+const rows = { off: [], on: [], also: [] };
+const variants = [
+  { name: 'off', tracing: false, also: [] },
+  { name: 'on', tracing: true, also: [] },
+  ...(ALSO_ENV.length > 0 ? [{ name: 'also', tracing: true, also: ALSO_ENV }] : []),
+];
 try {
   await runOnce(input, sim.url, false, sink.url); // warm-up: page cache, JIT of the simulator
   for (let round = 0; round < ROUNDS; round++) {
-    for (const tracing of [false, true]) {
-      const r = await runOnce(input, sim.url, tracing, sink.url);
-      process.stderr.write(`round ${round + 1} tracing ${tracing ? 'on ' : 'off'}: ${r.wallSeconds.toFixed(2)} s, ${r.runPerSecond.toFixed(0)} req/s (run), ${r.endToEndPerSecond.toFixed(0)} req/s (end to end), client CPU ${(r.cpuMsPerRequest * 1000).toFixed(0)} µs/request\n`);
-      rows[tracing ? 'on' : 'off'].push(r);
+    for (const variant of variants) {
+      const r = await runOnce(input, sim.url, variant.tracing, sink.url, variant.also);
+      process.stderr.write(`round ${round + 1} ${variant.name.padEnd(4)}: ${r.wallSeconds.toFixed(2)} s, ${r.runPerSecond.toFixed(0)} req/s (run), ${r.endToEndPerSecond.toFixed(0)} req/s (end to end), client CPU ${(r.cpuMsPerRequest * 1000).toFixed(0)} µs/request\n`);
+      rows[variant.name].push(r);
     }
   }
 } finally {
@@ -140,3 +151,9 @@ console.log('|---|---|---|---|');
 console.log(`| tracing off | ${off.run.toFixed(0)} | ${off.e2e.toFixed(0)} | ${(off.cpu * 1000).toFixed(0)} µs |`);
 console.log(`| tracing on (OTLP protobuf) | ${on.run.toFixed(0)} | ${on.e2e.toFixed(0)} | ${(on.cpu * 1000).toFixed(0)} µs |`);
 console.log(`| on ÷ off | ${((on.run / off.run) * 100).toFixed(1)}% | ${((on.e2e / off.e2e) * 100).toFixed(1)}% | ${((on.cpu / off.cpu) * 100).toFixed(1)}% |`);
+if (rows.also.length > 0) {
+  const also = summary(rows.also);
+  const label = ALSO_ENV.map(([k, v]) => `${k}=${v}`).join(' ');
+  console.log(`| tracing on, ${label} | ${also.run.toFixed(0)} | ${also.e2e.toFixed(0)} | ${(also.cpu * 1000).toFixed(0)} µs |`);
+  console.log(`| that ÷ off | ${((also.run / off.run) * 100).toFixed(1)}% | ${((also.e2e / off.e2e) * 100).toFixed(1)}% | ${((also.cpu / off.cpu) * 100).toFixed(1)}% |`);
+}

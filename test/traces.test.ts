@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { traceSettings, type TraceSettings } from '../src/observe/trace-settings.js';
-import { createRunTracer, exporterConfig } from '../src/observe/traces.js';
+import { createRunTracer } from '../src/observe/traces.js';
 import type { RunEvent } from '../src/shared/events.js';
 import type { Summary } from '../src/shared/types.js';
 import { runCli } from './support/cli.js';
@@ -45,16 +45,6 @@ describe('traceSettings', () => {
 
 const endpoint = '/v1/chat/completions' as const;
 const usage = { input_tokens: 120, cached_input_tokens: 20, cache_write_input_tokens: 0, output_tokens: 30, reasoning_tokens: 4, input_audio_tokens: 0, output_audio_tokens: 0 };
-
-describe('exporterConfig', () => {
-  it.each<[string, Record<string, string>, object]>([
-    ['gzip by default (uncompressed spans cost the client ~3× the CPU)', {}, { compression: 'gzip' }],
-    ['the variable decides when it is set', { OTEL_EXPORTER_OTLP_COMPRESSION: 'none' }, {}],
-    ['the traces variable too', { OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'gzip' }, {}],
-  ])('%s', (_name, env, expected) => {
-    expect(exporterConfig(env)).toEqual(expected);
-  });
-});
 
 describe('createRunTracer', () => {
   it('turns run events into a run span and one GenAI client span per request, attempts and retries as events', async () => {
@@ -222,7 +212,8 @@ describe('traces over OTLP/HTTP from the CLI', () => {
     expect(result.code, result.stderr).toBe(2); // some requests failed for good: their spans say so
     // Counted the moment the process is gone: the flush happened before exit (a 60 s batch delay would otherwise hold them).
     expect(receiver.spans).toHaveLength(lines + 1);
-    expect(receiver.requests.every((r) => r.contentType === 'application/x-protobuf' && r.headers['content-encoding'] === 'gzip')).toBe(true);
+    // Uncompressed, the standard's default (OTEL_EXPORTER_OTLP_COMPRESSION unset).
+    expect(receiver.requests.every((r) => r.contentType === 'application/x-protobuf' && r.headers['content-encoding'] === undefined)).toBe(true);
     await expectSpansMatchFiles(receiver.spans, lines, fixture.dir.path);
     expect(receiver.spans[0]!.resource['service.name']).toBe('oai-batch');
     const run = receiver.spans.find((s) => s.name === 'oai-batch run')!;
@@ -254,14 +245,14 @@ describe('traces over OTLP/HTTP from the CLI', () => {
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`,
         OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-token=abc123',
         OTEL_SERVICE_NAME: 'nightly-backfill',
-        OTEL_EXPORTER_OTLP_COMPRESSION: 'none',
+        OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
       },
     });
     expect(result.code, result.stderr).toBe(0);
     expect(receiver.requests.length).toBeGreaterThan(0);
     expect(receiver.requests.every((r) => r.contentType.startsWith('application/json') && r.headers['x-collector-token'] === 'abc123')).toBe(true);
-    // The variable's choice wins over the gzip default.
-    expect(receiver.requests.every((r) => r.headers['content-encoding'] === undefined)).toBe(true);
+    // Compressed because the standard variable says so.
+    expect(receiver.requests.every((r) => r.headers['content-encoding'] === 'gzip')).toBe(true);
     await expectSpansMatchFiles(receiver.spans, lines, fixture.dir.path);
     expect(receiver.spans[0]!.resource['service.name']).toBe('nightly-backfill');
   }, 60_000);

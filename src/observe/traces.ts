@@ -71,26 +71,22 @@ export async function createRunTracer(options: RunTracerOptions): Promise<RunTra
   return new RunTraceRecorder(tracer, server, counting, provider);
 }
 
+/**
+ * The official OTLP/HTTP exporter of the encoding asked for (only that one is
+ * loaded), configured by the standard OTEL_EXPORTER_OTLP_* variables alone.
+ * Compression too: none unless OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION=gzip,
+ * the standard's default. Measured at zero latency against a collector on
+ * loopback (`node bench/otel.js --also OTEL_EXPORTER_OTLP_COMPRESSION=none`),
+ * gzip cost the client ~15–25 µs of CPU a request (zlib's threads) to save
+ * ~350 bytes a span: worth it over a slow link, not to a local collector.
+ */
 async function otlpExporter(protocol: OtlpProtocol): Promise<SpanExporter> {
-  // Only the encoding asked for is loaded. Both read OTEL_EXPORTER_OTLP_* themselves.
-  const config = exporterConfig(process.env);
   if (protocol === 'http/json') {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
-    return new OTLPTraceExporter(config as ConstructorParameters<typeof OTLPTraceExporter>[0]);
+    return new OTLPTraceExporter();
   }
   const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
-  return new OTLPTraceExporter(config as ConstructorParameters<typeof OTLPTraceExporter>[0]);
-}
-
-/**
- * gzip unless OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION says otherwise (a value
- * given here would override the variable). Measured at 20,000 requests a run
- * at zero latency: uncompressed spans (~0.5 KB each, ~150 bytes gzipped) cost the client 87 µs a
- * request in socket writes, gzipped (compressed off the main thread) 28 µs.
- */
-export function exporterConfig(env: Record<string, string | undefined>): { compression?: 'gzip' } {
-  const chosen = env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION || env.OTEL_EXPORTER_OTLP_COMPRESSION;
-  return chosen ? {} : { compression: 'gzip' };
+  return new OTLPTraceExporter();
 }
 
 function serverAttributes(url: string | undefined): Attributes {

@@ -43,7 +43,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
-      // The body as sent, decompressed when it came gzipped (the default of `run --otel`).
+      // The body as sent, decompressed when it came gzipped (OTEL_EXPORTER_OTLP_COMPRESSION=gzip).
       const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
       const contentType = String(req.headers['content-type'] ?? '');
       requests.push({ path: req.url ?? '', contentType, headers: req.headers, body });
