@@ -151,6 +151,9 @@ console.log('|---|---|---|---|');
 console.log(`| tracing off | ${off.run.toFixed(0)} | ${off.e2e.toFixed(0)} | ${(off.cpu * 1000).toFixed(0)} µs |`);
 console.log(`| tracing on (OTLP protobuf) | ${on.run.toFixed(0)} | ${on.e2e.toFixed(0)} | ${(on.cpu * 1000).toFixed(0)} µs |`);
 console.log(`| on ÷ off | ${((on.run / off.run) * 100).toFixed(1)}% | ${((on.e2e / off.e2e) * 100).toFixed(1)}% | ${((on.cpu / off.cpu) * 100).toFixed(1)}% |`);
+// Each round's own ratio (on ÷ the off run just before it): the medians above can pair a fast off round with a slow on round.
+const pairRatio = (pick) => median(rows.on.map((r, i) => pick(r) / pick(rows.off[i])));
+console.log(`| round by round, median | ${(pairRatio((r) => r.runPerSecond) * 100).toFixed(1)}% | ${(pairRatio((r) => r.endToEndPerSecond) * 100).toFixed(1)}% | ${(pairRatio((r) => r.cpuMsPerRequest) * 100).toFixed(1)}% |`);
 if (rows.also.length > 0) {
   const also = summary(rows.also);
   const label = ALSO_ENV.map(([k, v]) => `${k}=${v}`).join(' ');
