@@ -77,8 +77,9 @@ export async function createRunTracer(options: RunTracerOptions): Promise<RunTra
  * Compression too: none unless OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION=gzip,
  * the standard's default. Measured at zero latency against a collector on
  * loopback (`node bench/otel.js --also OTEL_EXPORTER_OTLP_COMPRESSION=none`),
- * gzip cost the client ~15–25 µs of CPU a request (zlib's threads) to save
- * ~350 bytes a span: worth it over a slow link, not to a local collector.
+ * gzip cost the client ~15 µs of CPU a request on average over four paired
+ * runs (zlib's threads) to save ~350 bytes a span: worth it over a slow link,
+ * not to a local collector.
  */
 async function otlpExporter(protocol: OtlpProtocol): Promise<SpanExporter> {
   if (protocol === 'http/json') {
