@@ -263,18 +263,24 @@ describe('live usage', () => {
     const live = await startSimulator({ apiKey: API_KEY, adminKey: ADMIN_KEY });
     try {
       const before = Math.floor(Date.now() / 1000);
-      const answer = await fetch(`${live.url}/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }], max_tokens: 20 }),
-      });
-      const usage = ((await answer.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }).usage;
+      // Three at once: answered in the same second, folded into one record, summed alike.
+      const usages = await Promise.all(
+        ['hello', 'hello there', 'hello there again'].map(async (content) => {
+          const answer = await fetch(`${live.url}/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }], max_tokens: 20 }),
+          });
+          return ((await answer.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }).usage;
+        }),
+      );
+      const usage = { prompt_tokens: usages.reduce((s, u) => s + u.prompt_tokens, 0), completion_tokens: usages.reduce((s, u) => s + u.completion_tokens, 0) };
       const query = `start_time=${before - 60}&end_time=${before + 3_600}&bucket_width=1h&project_ids[]=proj_sim_live&group_by[]=api_key_id&group_by[]=model`;
       const response = await fetch(`${live.url}/organization/usage/completions?${query}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
       const body = (await response.json()) as Page;
       const results = body.data.flatMap((b) => b.results);
       expect(results).toHaveLength(1);
-      expect(results[0]).toMatchObject({ model: 'gpt-4o-mini-2024-07-18', num_model_requests: 1, input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens });
+      expect(results[0]).toMatchObject({ model: 'gpt-4o-mini-2024-07-18', num_model_requests: 3, input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens });
       expect(results[0]?.api_key_id).toMatch(/^key_sim_live_[0-9a-f]{8}$/);
       expect(JSON.stringify(body)).not.toContain(API_KEY);
     } finally {
@@ -298,7 +304,6 @@ describe('live usage', () => {
       batch: false,
       ...overrides,
     });
-    const one = new LiveUsage();
     let inputTokens = 0;
     let usd = 0;
     for (let i = 0; i < 10_000; i++) {
@@ -312,9 +317,9 @@ describe('live usage', () => {
     }
     live.add(billed(1, { batch: true }));
     live.add(billed(2, { timeMs: (second + 1) * 1000 }));
-    one.add(billed(3, { endpoint: '/v1/embeddings', model: 'text-embedding-3-small' }));
+    live.add(billed(3, { endpoint: '/v1/embeddings', model: 'text-embedding-3-small' }));
     const events = live.eventsOfDay('completions', daySec);
-    // One for the 10,000 answers, one for the batch line, one for the next second.
+    // One for the 10,000 answers, one for the batch line, one for the next second; the embedding is of another kind.
     expect(events).toHaveLength(3);
     const [folded] = events;
     expect(folded!.metrics).toMatchObject({ num_model_requests: 10_000, input_tokens: inputTokens, input_cached_tokens: 5_000 * 8, output_tokens: 120_000 });
@@ -322,6 +327,6 @@ describe('live usage', () => {
     expect(folded!.costs.map((c) => c.lineItem).sort()).toEqual(['gpt-4o-mini, cached input', 'gpt-4o-mini, input', 'gpt-4o-mini, output']);
     expect(events[1]!.dims.batch).toBe(true);
     expect(events[2]!.timeSec).toBe(second + 1);
-    expect(one.eventsOfDay('embeddings', daySec)).toHaveLength(1);
+    expect(live.eventsOfDay('embeddings', daySec).map((e) => e.metrics.num_model_requests)).toEqual([1]);
   });
 });

@@ -166,7 +166,6 @@ export function validationTable(report: ValidationReport): string {
   return out.join('\n') + '\n';
 }
 
-
 export function fmtCompact(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;

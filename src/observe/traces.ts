@@ -76,7 +76,7 @@ export async function createRunTracer(options: RunTracerOptions): Promise<RunTra
  * loaded), configured by the standard OTEL_EXPORTER_OTLP_* variables alone.
  * Compression too: none unless OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION=gzip,
  * the standard's default. Measured at zero latency against a collector on
- * loopback (`node bench/otel.js --also OTEL_EXPORTER_OTLP_COMPRESSION=none`),
+ * loopback (`node bench/otel.js --also OTEL_EXPORTER_OTLP_COMPRESSION=gzip`),
  * gzip cost the client ~15 µs of CPU a request on average over four paired
  * runs (zlib's threads) to save ~350 bytes a span: worth it over a slow link,
  * not to a local collector.
