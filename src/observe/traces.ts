@@ -2,27 +2,26 @@
 // per request, its attempts, retries and 429 pauses as span events, exported
 // over OTLP/HTTP (protobuf or JSON) by the official SDK.
 //
-// In:  run events (src/shared/events.ts).  Out: spans, batched to the OTLP
-// endpoint; close() ends what is still open, flushes and reports counts.
-// Owns the span names and attributes: OpenTelemetry's GenAI semantic
-// conventions (gen_ai.*, error.type, http.response.status_code, server.*)
-// plus oai_batch.*. Never a prompt or an answer: of a response body only its
-// id and model are read. Imported only when tracing is on
-// (src/cli/observe.ts), so runs without it never load the SDK.
+// In:  run events (src/shared/events.ts).  Out: span records (span-record.ts)
+// to the SDK on an export thread (span-thread.ts); close() ends what is still
+// open, flushes and reports counts. Owns the span names and attributes:
+// OpenTelemetry's GenAI semantic conventions (gen_ai.*, error.type,
+// http.response.status_code, server.*) plus oai_batch.*. Never a prompt or an
+// answer: of a response body only its id and model are read. Imported only
+// when tracing is on (src/cli/observe.ts); the SDK itself (span-export.ts)
+// loads on the export thread, never on the run's.
 
-import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { RunEvent } from '../shared/events.js';
 import type { Endpoint, Summary } from '../shared/types.js';
-import { VERSION } from '../shared/version.js';
+import { spanClock, type SpanAttributes, type SpanEventRecord, type SpanRecord, type SpanWriter } from './span-record.js';
 import type { OtlpProtocol } from './trace-settings.js';
 
 export interface RunTracerOptions {
   protocol: OtlpProtocol;
   /** The API base URL, for server.address and server.port. */
   serverUrl?: string | undefined;
-  /** Spans go here instead of an OTLP exporter (tests). */
+  /** Spans go here, on this thread, instead of an OTLP exporter on the export thread (tests). */
   exporter?: SpanExporter;
 }
 
@@ -53,44 +52,32 @@ const OPERATION: Readonly<Record<Endpoint, string>> = {
 };
 
 /**
- * A run's span queue: 8× the SDK's default of 2,048, so a fast run (several
- * thousand answers a second at zero latency) does not outrun the exporter
- * between two batches. OTEL_BSP_MAX_QUEUE_SIZE still overrides it.
+ * A run's tracer. The SDK makes and exports the spans on an export thread
+ * (span-thread.ts), or on this thread when a test passes `exporter`.
  */
-const DEFAULT_MAX_QUEUE_SIZE = 16_384;
-
 export async function createRunTracer(options: RunTracerOptions): Promise<RunTracer> {
-  const counting = new CountingExporter(options.exporter ?? (await otlpExporter(options.protocol)));
-  const resource = resourceFromAttributes({ 'service.name': 'oai-batch', 'service.version': VERSION }).merge(detectResources({ detectors: [envDetector] }));
-  const provider = new BasicTracerProvider({
-    resource,
-    spanProcessors: [new BatchSpanProcessor(counting, process.env.OTEL_BSP_MAX_QUEUE_SIZE ? {} : { maxQueueSize: DEFAULT_MAX_QUEUE_SIZE })],
-  });
-  const tracer = provider.getTracer('oai-batch', VERSION);
-  const server = serverAttributes(options.serverUrl);
-  return new RunTraceRecorder(tracer, server, counting, provider);
-}
-
-/**
- * The official OTLP/HTTP exporter of the encoding asked for (only that one is
- * loaded), configured by the standard OTEL_EXPORTER_OTLP_* variables alone.
- * Compression too: none unless OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION=gzip,
- * the standard's default. Measured at zero latency against a collector on
- * loopback (`node bench/otel.js --also OTEL_EXPORTER_OTLP_COMPRESSION=gzip`),
- * gzip cost the client ~15 µs of CPU a request on average over four paired
- * runs (zlib's threads) to save ~350 bytes a span: worth it over a slow link,
- * not to a local collector.
- */
-async function otlpExporter(protocol: OtlpProtocol): Promise<SpanExporter> {
-  if (protocol === 'http/json') {
-    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
-    return new OTLPTraceExporter();
+  let writer: SpanWriter;
+  if (options.exporter) {
+    const { createSdkSpanWriter } = await import('./span-export.js');
+    writer = await createSdkSpanWriter(options.protocol, options.exporter);
+  } else {
+    const { ThreadSpanWriter } = await import('./span-thread.js');
+    writer = new ThreadSpanWriter(options.protocol);
   }
-  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
-  return new OTLPTraceExporter();
+  return new RunTraceRecorder(writer, serverAttributes(options.serverUrl));
 }
 
-function serverAttributes(url: string | undefined): Attributes {
+/** The attributes a request span starts with: the GenAI conventions' request side, and its custom_id. */
+function requestAttributes(event: { customId: string; model: string; endpoint: Endpoint }): SpanAttributes {
+  return {
+    'gen_ai.operation.name': OPERATION[event.endpoint] ?? event.endpoint,
+    'gen_ai.provider.name': 'openai',
+    'gen_ai.request.model': event.model,
+    'oai_batch.custom_id': event.customId,
+  };
+}
+
+function serverAttributes(url: string | undefined): SpanAttributes {
   if (url === undefined) return {};
   try {
     const parsed = new URL(url);
@@ -101,87 +88,66 @@ function serverAttributes(url: string | undefined): Attributes {
   }
 }
 
-/** Counts what the exporter accepted, and its last error, so a run can say when its traces did not arrive. */
-class CountingExporter implements SpanExporter {
-  exported = 0;
-  lastError: string | null = null;
-  constructor(private readonly inner: SpanExporter) {}
-
-  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
-    this.inner.export(spans, (result) => {
-      // ExportResultCode.SUCCESS is 0 (@opentelemetry/core).
-      if (result.code === 0) this.exported += spans.length;
-      else this.lastError = result.error?.message ?? 'export failed';
-      done(result);
-    });
-  }
-
-  shutdown(): Promise<void> {
-    return this.inner.shutdown();
-  }
-
-  forceFlush(): Promise<void> {
-    return this.inner.forceFlush?.() ?? Promise.resolve();
-  }
-}
-
-/** A request in flight: its span, its current attempt number and what happened so far (span events, maybe). */
+/**
+ * A request in flight: when it started, its current attempt and what
+ * happened so far. Its span is made only when it ends (a record to the
+ * writer), so nothing of it lives in the SDK while the request is open.
+ */
 interface OpenRequest {
-  span: Span;
+  started: Extract<RunEvent, { type: 'request_started' }>;
+  startTime: number;
   attempt: number;
   history: HistoryEntry[] | null;
 }
 
 type HistoryEntry =
-  | { kind: 'attempt'; attempt: number; event: Extract<RunEvent, { type: 'attempt' }>; timeMs: number }
-  | { kind: 'retry'; event: Extract<RunEvent, { type: 'retry' }>; timeMs: number }
-  | { kind: 'rate_limited'; event: Extract<RunEvent, { type: 'rate_limited' }>; timeMs: number };
+  | { kind: 'attempt'; attempt: number; event: Extract<RunEvent, { type: 'attempt' }>; time: number }
+  | { kind: 'retry'; event: Extract<RunEvent, { type: 'retry' }>; time: number }
+  | { kind: 'rate_limited'; event: Extract<RunEvent, { type: 'rate_limited' }>; time: number };
 
 class RunTraceRecorder implements RunTracer {
-  #run: { span: Span; context: Context } | null = null;
+  #run: 'not_started' | 'open' | 'ended' = 'not_started';
   readonly #requests = new Map<string, OpenRequest>();
   #ended = 0;
 
   constructor(
-    private readonly tracer: Tracer,
-    private readonly server: Attributes,
-    private readonly exporter: CountingExporter,
-    private readonly provider: BasicTracerProvider,
+    private readonly writer: SpanWriter,
+    private readonly server: SpanAttributes,
   ) {}
 
   onEvent = (event: RunEvent): void => {
     switch (event.type) {
       case 'started':
-        this.#runSpan({ 'oai_batch.input': event.input, 'oai_batch.resumed': event.resumed, 'oai_batch.skipped_already': event.skippedAlready });
+        this.#startRun({ 'oai_batch.input': event.input, 'oai_batch.resumed': event.resumed, 'oai_batch.skipped_already': event.skippedAlready });
         break;
       case 'request_started': {
         const open = this.#requests.get(event.customId);
         if (open) open.attempt = event.attempt;
-        else this.#requests.set(event.customId, { span: this.#requestSpan(event), attempt: event.attempt, history: null });
+        else this.#requests.set(event.customId, { started: event, startTime: spanClock(), attempt: event.attempt, history: null });
         break;
       }
       case 'attempt': {
         // Kept raw: most requests answer at their first attempt and never need it as an event.
         const open = this.#requests.get(event.customId);
-        if (open) (open.history ??= []).push({ kind: 'attempt', attempt: open.attempt, event, timeMs: Date.now() });
+        if (open) (open.history ??= []).push({ kind: 'attempt', attempt: open.attempt, event, time: spanClock() });
         break;
       }
       case 'retry': {
         const open = this.#requests.get(event.customId);
-        if (open) (open.history ??= []).push({ kind: 'retry', event, timeMs: Date.now() });
+        if (open) (open.history ??= []).push({ kind: 'retry', event, time: spanClock() });
         break;
       }
       case 'rate_limited': {
         const open = this.#requests.get(event.customId);
-        if (open) (open.history ??= []).push({ kind: 'rate_limited', event, timeMs: Date.now() });
+        if (open) (open.history ??= []).push({ kind: 'rate_limited', event, time: spanClock() });
         break;
       }
       case 'request_finished': {
-        // No span yet: nothing was sent (an answer from --cache or --dedup, or a failure before any attempt).
-        const open = this.#requests.get(event.customId) ?? { span: this.#requestSpan(event), attempt: 0, history: null };
+        // Never started: nothing was sent (an answer from --cache or --dedup, or a failure before any attempt).
+        const open = this.#requests.get(event.customId);
         this.#requests.delete(event.customId);
-        const { span } = open;
-        const attributes: Attributes = { 'oai_batch.attempts': event.attempts };
+        const attributes = requestAttributes(event);
+        attributes['oai_batch.attempts'] = event.attempts;
         if (event.cache !== undefined) {
           // Not bought: its usage is what was saved, so it is not reported as gen_ai.usage.
           attributes['oai_batch.cache'] = event.cache;
@@ -197,13 +163,12 @@ class RunTraceRecorder implements RunTracer {
           attributes['gen_ai.usage.output_tokens'] = event.usage.output_tokens;
         }
         if (event.costUsd !== null) attributes['oai_batch.cost_usd'] = event.costUsd;
+        let error: string | null = null;
         if (event.status === 'failed') {
           attributes['error.type'] = event.code ?? (event.httpStatus !== null ? `http_${event.httpStatus}` : '_OTHER');
-          span.setStatus({ code: SpanStatusCode.ERROR, message: event.code ?? 'failed' });
+          error = event.code ?? 'failed';
         }
-        span.setAttributes(attributes);
-        this.#addHistory(open);
-        this.#end(span);
+        this.#endRequest(event.model, open, attributes, error);
         break;
       }
       case 'finished':
@@ -217,60 +182,45 @@ class RunTraceRecorder implements RunTracer {
   async close(): Promise<TraceReport> {
     // A run that stopped early leaves requests unfinished: they end here, marked as such.
     for (const open of this.#requests.values()) {
-      open.span.setAttribute('error.type', 'unfinished');
-      open.span.setStatus({ code: SpanStatusCode.ERROR, message: 'the run stopped before this request finished' });
-      this.#addHistory(open, true);
-      this.#end(open.span);
+      const attributes = requestAttributes(open.started);
+      attributes['error.type'] = 'unfinished';
+      this.#endRequest(open.started.model, open, attributes, 'the run stopped before this request finished', true);
     }
     this.#requests.clear();
-    if (this.#run) {
-      this.#run.span.setStatus({ code: SpanStatusCode.ERROR, message: 'the run ended without a summary' });
-      this.#end(this.#run.span);
-      this.#run = null;
-    }
-    // shutdown() flushes the processor's queue first: every ended span is exported (or counted as failed).
-    let shutdownError: string | null = null;
-    try {
-      await this.provider.shutdown();
-    } catch (error) {
-      // An unreachable collector must not fail the run: its spans are reported as lost.
-      shutdownError = error instanceof Error ? error.message : String(error);
-    }
-    const { exported } = this.exporter;
-    return { spans: this.#ended, exported, failed: this.#ended - exported, lastError: this.exporter.lastError ?? shutdownError };
+    if (this.#run === 'open') this.#endRun({}, 'the run ended without a summary');
+    const { exported, lastError } = await this.writer.close();
+    return { spans: this.#ended, exported, failed: this.#ended - exported, lastError };
   }
 
-  /** A request's client span, named and attributed by the GenAI conventions, under the run span. */
-  #requestSpan(event: { customId: string; model: string; endpoint: Endpoint }): Span {
-    const operation = OPERATION[event.endpoint] ?? event.endpoint;
-    return this.tracer.startSpan(
-      `${operation} ${event.model}`,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          'gen_ai.operation.name': operation,
-          'gen_ai.provider.name': 'openai',
-          'gen_ai.request.model': event.model,
-          'oai_batch.custom_id': event.customId,
-        },
-      },
-      this.#runSpan().context,
-    );
+  /** A request's client span, from its start (or now, if it never started) until now, under the run span. */
+  #endRequest(model: string, open: OpenRequest | undefined, attributes: SpanAttributes, error: string | null, allHistory = false): void {
+    this.#startRun();
+    const endTime = spanClock();
+    const record: SpanRecord = {
+      name: `${attributes['gen_ai.operation.name']} ${model}`,
+      startTime: open?.startTime ?? endTime,
+      endTime,
+      attributes,
+      error,
+      events: open ? historyEvents(open, allHistory) : null,
+    };
+    this.writer.write(record);
+    this.#ended += 1;
   }
 
-  #runSpan(attributes: Attributes = {}): { span: Span; context: Context } {
-    if (!this.#run) {
-      const span = this.tracer.startSpan('oai-batch run', { kind: SpanKind.INTERNAL, attributes: { ...attributes, ...this.server } }, context.active());
-      this.#run = { span, context: trace.setSpan(context.active(), span) };
-    }
-    return this.#run;
+  /** Starts the run span, unless it has started (a request event can come before `started`). */
+  #startRun(attributes: SpanAttributes = {}): void {
+    if (this.#run !== 'not_started') return;
+    this.writer.startRun(spanClock(), { ...attributes, ...this.server });
+    this.#run = 'open';
   }
 
   #finishRun(summary: Summary): void {
-    const run = this.#runSpan();
+    this.#startRun();
+    if (this.#run !== 'open') return; // one summary per run
     // run_cost_usd (this run alone) where the summary has it; else the file's total.
     const cost = (summary as Summary & { run_cost_usd?: number }).run_cost_usd ?? summary.cost_usd.total;
-    run.span.setAttributes({
+    const attributes: SpanAttributes = {
       'oai_batch.requests.total': summary.requests.total,
       'oai_batch.requests.succeeded': summary.requests.succeeded,
       'oai_batch.requests.failed': summary.requests.failed,
@@ -280,48 +230,45 @@ class RunTraceRecorder implements RunTracer {
       'gen_ai.usage.input_tokens': summary.usage.input_tokens,
       'gen_ai.usage.output_tokens': summary.usage.output_tokens,
       'oai_batch.cost_usd': cost,
-    });
-    if (summary.stopped_reason !== null) {
-      run.span.setAttribute('oai_batch.stopped_reason', summary.stopped_reason);
-      run.span.setStatus({ code: SpanStatusCode.ERROR, message: `stopped: ${summary.stopped_reason}` });
-    }
-    this.#end(run.span);
-    this.#run = null;
+    };
+    if (summary.stopped_reason !== null) attributes['oai_batch.stopped_reason'] = summary.stopped_reason;
+    this.#endRun(attributes, summary.stopped_reason !== null ? `stopped: ${summary.stopped_reason}` : null);
   }
 
-  /**
-   * The attempts, retries and 429 pauses as span events, when there was more
-   * than the one attempt that answered: a request answered at its first
-   * attempt is that attempt (the span carries its status and duration), and
-   * skipping its event keeps tracing cheap at thousands of requests a second.
-   */
-  #addHistory(open: OpenRequest, always = false): void {
-    const history = open.history;
-    if (history === null || (!always && history.length <= 1)) return;
-    for (const entry of history) {
-      if (entry.kind === 'attempt') {
-        const { event } = entry;
-        const status = /^\d{3}$/.test(event.code) ? Number(event.code) : null;
-        const attributes: Attributes = { 'oai_batch.attempt': entry.attempt, 'oai_batch.latency_ms': Math.round(event.latencyMs) };
-        if (status !== null) attributes['http.response.status_code'] = status;
-        if (status === null || status >= 400) attributes['error.type'] = event.code;
-        if (event.requestId !== null) attributes['oai_batch.request_id'] = event.requestId;
-        open.span.addEvent('oai_batch.attempt', attributes, entry.timeMs);
-      } else if (entry.kind === 'retry') {
-        const { event } = entry;
-        open.span.addEvent(
-          'oai_batch.retry',
-          { 'oai_batch.reason': event.reason, 'error.type': event.code, 'oai_batch.wait_ms': Math.round(event.waitMs), 'oai_batch.attempt': event.attempt },
-          entry.timeMs,
-        );
-      } else {
-        open.span.addEvent('oai_batch.rate_limited', { 'oai_batch.wait_ms': Math.round(entry.event.waitMs) }, entry.timeMs);
-      }
-    }
-  }
-
-  #end(span: Span): void {
-    span.end();
+  #endRun(attributes: SpanAttributes, error: string | null): void {
+    this.writer.endRun({ endTime: spanClock(), attributes, error });
+    this.#run = 'ended';
     this.#ended += 1;
   }
+}
+
+/**
+ * The attempts, retries and 429 pauses as span events, when there was more
+ * than the one attempt that answered: a request answered at its first
+ * attempt is that attempt (the span carries its status and duration), and
+ * skipping its event keeps tracing cheap at thousands of requests a second.
+ */
+function historyEvents(open: OpenRequest, always: boolean): SpanEventRecord[] | null {
+  const history = open.history;
+  if (history === null || (!always && history.length <= 1)) return null;
+  return history.map((entry): SpanEventRecord => {
+    if (entry.kind === 'attempt') {
+      const { event } = entry;
+      const status = /^\d{3}$/.test(event.code) ? Number(event.code) : null;
+      const attributes: SpanAttributes = { 'oai_batch.attempt': entry.attempt, 'oai_batch.latency_ms': Math.round(event.latencyMs) };
+      if (status !== null) attributes['http.response.status_code'] = status;
+      if (status === null || status >= 400) attributes['error.type'] = event.code;
+      if (event.requestId !== null) attributes['oai_batch.request_id'] = event.requestId;
+      return { name: 'oai_batch.attempt', attributes, time: entry.time };
+    }
+    if (entry.kind === 'retry') {
+      const { event } = entry;
+      return {
+        name: 'oai_batch.retry',
+        attributes: { 'oai_batch.reason': event.reason, 'error.type': event.code, 'oai_batch.wait_ms': Math.round(event.waitMs), 'oai_batch.attempt': event.attempt },
+        time: entry.time,
+      };
+    }
+    return { name: 'oai_batch.rate_limited', attributes: { 'oai_batch.wait_ms': Math.round(entry.event.waitMs) }, time: entry.time };
+  });
 }
